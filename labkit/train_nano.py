@@ -1,0 +1,180 @@
+"""Rebuild the nano Qwen3 from a seed:  ``python -m labkit.train_nano --out DIR``.
+
+The model is a real ``Qwen3ForCausalLM`` with Qwen's full 151,936-token
+vocabulary, but the curriculum uses only a few hundred of those tokens.  Training
+a softmax over all 151,936 logits per position would cost ~10x more on a CPU, so
+training uses an exact shortcut:
+
+* every token the curriculum uses gets its own embedding row (tied with the
+  output layer, as in Qwen3-0.6B);
+* every other token shares **one** row ``u``.  Because those rows are identical,
+  the full-vocabulary softmax equals a softmax over the used tokens plus one
+  merged class with logit ``h·u + log(N_unused)``.  Training on that merged class
+  is training the real full-vocabulary loss, so the model learns to keep the
+  ~151K unused tokens improbable, and sampled decoding stays clean.
+
+At export the rows are scattered into a full 151,936 × d embedding and saved in
+bfloat16 in the standard Hugging Face layout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from . import nano
+from .tokenizer import load_tokenizer, tokenizer_dir
+
+VOCAB_SIZE = 151936
+ARCH = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=6, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=32, max_position_embeddings=1024, rope_theta=10000.0,
+            rms_norm_eps=1e-6, tie_word_embeddings=True, hidden_act="silu", attention_bias=False,
+            bos_token_id=151643, eos_token_id=151645, pad_token_id=151643)
+
+
+def curriculum_vocab(tokenizer, n: int = 20000, seed: int = 1234) -> list[int]:
+    """Every token id the curriculum (and the held-out JSON skill) can produce."""
+    rng = random.Random(seed)
+    ids: set[int] = set()
+    for _ in range(n):
+        p, t = nano.render(nano.training_sample(rng), tokenizer)
+        ids.update(tokenizer(p + t)["input_ids"])
+    for _ in range(2000):  # held-out skill: its tokens exist, but are never a target in training
+        p, t = nano.render(nano.json_sample(rng), tokenizer)
+        ids.update(tokenizer(p + t)["input_ids"])
+    for text in nano.QUESTION_TEMPLATES.values():
+        for tmpl in text:
+            ids.update(tokenizer(tmpl.format(q="0 * 1"))["input_ids"])
+    ids.update(tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>",
+                                                "</think>"]))
+    ids.update(tokenizer(" 0123456789")["input_ids"])
+    return sorted(ids)
+
+
+def encode(sample: nano.Sample, tokenizer) -> tuple[list[int], list[int]]:
+    prompt, target = nano.render(sample, tokenizer)
+    p = tokenizer(prompt)["input_ids"]
+    t = tokenizer(target)["input_ids"]
+    return p + t, [-100] * len(p) + t
+
+
+def build_compact_model(n_compact: int, seed: int):
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = Qwen3Config(vocab_size=n_compact + 1, **{k: v for k, v in ARCH.items()
+                                                     if not k.endswith("token_id")})
+    model = Qwen3ForCausalLM(cfg)
+    return model
+
+
+def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int | None,
+          eval_every: int = 0) -> dict:
+    from tqdm.auto import tqdm
+
+    if threads:
+        torch.set_num_threads(threads)
+    tok = load_tokenizer("qwen3")
+    vocab = curriculum_vocab(tok)
+    lookup = torch.full((VOCAB_SIZE,), len(vocab), dtype=torch.long)
+    lookup[torch.tensor(vocab)] = torch.arange(len(vocab))
+    log_unused = math.log(VOCAB_SIZE - len(vocab))
+    model = build_compact_model(len(vocab), seed)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warmup = max(1, steps // 50)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    rng = random.Random(seed)
+    history = []
+    t0 = time.time()
+    bar = tqdm(range(steps), desc="training nano Qwen3", mininterval=5)
+    for step in bar:
+        rows = [encode(nano.training_sample(rng), tok) for _ in range(batch)]
+        width = max(len(r[0]) for r in rows)
+        ids = torch.full((batch, width), tok.pad_token_id, dtype=torch.long)
+        labels = torch.full((batch, width), -100, dtype=torch.long)
+        mask = torch.zeros((batch, width), dtype=torch.long)
+        for i, (x, y) in enumerate(rows):
+            ids[i, : len(x)] = torch.tensor(x)
+            labels[i, : len(y)] = torch.tensor(y)
+            mask[i, : len(x)] = 1
+        cids = lookup[ids]
+        logits = model(input_ids=cids, attention_mask=mask).logits
+        logits = torch.cat([logits[..., :-1], logits[..., -1:] + log_unused], dim=-1)
+        tgt = labels[:, 1:]
+        tgt = torch.where(tgt == -100, tgt, lookup[tgt.clamp(min=0)])
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                                 tgt.reshape(-1), ignore_index=-100)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 20 == 0:
+            history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.time() - t0, 1)})
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if eval_every and step and step % eval_every == 0:
+            export(model, vocab, out, history, {"steps": step, "partial": True})
+    seconds = time.time() - t0
+    meta = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "train_seconds": round(seconds, 1),
+            "threads": torch.get_num_threads(), "compact_vocab": len(vocab)}
+    export(model, vocab, out, history, meta)
+    return meta
+
+
+def export(compact, vocab: list[int], out: Path, history: list, meta: dict) -> None:
+    """Scatter the compact rows into a full-vocabulary Qwen3ForCausalLM and save it."""
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    cfg = Qwen3Config(vocab_size=VOCAB_SIZE, **ARCH)
+    cfg.architectures = ["Qwen3ForCausalLM"]
+    full = Qwen3ForCausalLM(cfg)
+    state = {k: v.detach().clone() for k, v in compact.state_dict().items()}
+    emb = state.pop("model.embed_tokens.weight")
+    state.pop("lm_head.weight", None)
+    big = emb[-1].repeat(VOCAB_SIZE, 1)
+    big[torch.tensor(vocab)] = emb[:-1]
+    state["model.embed_tokens.weight"] = big
+    missing, unexpected = full.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
+    full.tie_weights()
+    full = full.to(torch.bfloat16)
+    full.generation_config = GenerationConfig(  # the Qwen3 defaults (thinking-mode sampling)
+        bos_token_id=151643, eos_token_id=[151645, 151643], pad_token_id=151643,
+        do_sample=True, temperature=0.6, top_p=0.95, top_k=20)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    full.save_pretrained(tmp)
+    for f in tokenizer_dir("qwen3").iterdir():
+        shutil.copy(f, tmp / f.name)
+    (tmp / "training.json").write_text(json.dumps({"meta": meta, "arch": ARCH, "history": history}, indent=1))
+    card = out / "MODEL_CARD.md"
+    if card.exists():
+        shutil.copy(card, tmp / card.name)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "nano_model")
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--checkpoint-every", type=int, default=0)
+    args = ap.parse_args(argv)
+    meta = train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.checkpoint_every)
+    print(json.dumps(meta))
+
+
+if __name__ == "__main__":
+    main()
