@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .chat import split_thinking
 from .errors import LabError
 
 LEVELS = (1, 2, 3, 4)
@@ -231,23 +232,6 @@ def json_dataset(n: int, seed: int = 0) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- evaluation
 _INT = re.compile(r"-?\d+")
-
-
-def split_thinking(ids: list[int], tokenizer) -> tuple[list[int], list[int], bool]:
-    """Split generated ids at the last ``</think>`` (its id looked up from the tokenizer).
-
-    Returns ``(thinking_ids, answer_ids, closed)``; ``closed`` is False when no
-    ``</think>`` was generated (then everything counts as thinking when a ``<think>``
-    opened, else as the answer).
-    """
-    end = tokenizer.convert_tokens_to_ids("</think>")
-    start = tokenizer.convert_tokens_to_ids("<think>")
-    if end in ids:
-        cut = len(ids) - 1 - ids[::-1].index(end)
-        return ids[:cut], ids[cut + 1:], True
-    if start in ids:
-        return ids, [], False
-    return [], ids, False
 
 
 def _format_ok(text: str, thinking: bool) -> bool:
