@@ -81,7 +81,7 @@ course)
     ;;
 test)
     setup_venv
-    exec "$PY" -m pytest -q -rs --durations=15 "$@"
+    exec "$PY" -m pytest -q -rfEs --durations=15 "$@"
     ;;
 *)
     usage

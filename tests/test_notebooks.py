@@ -1,0 +1,138 @@
+"""Every notebook, exercise and solution: its shape, and its execution under the offline profile."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import labkit.checks
+import run_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = [p for folder in run_notebooks.FOLDERS for p in sorted((ROOT / folder).glob("*.ipynb"))]
+IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
+EXERCISES = [p for p in NOTEBOOKS if p.parent.name == "exercises"]
+SOLUTIONS = [p for p in NOTEBOOKS if p.parent.name == "solutions"]
+
+BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+         "(https://colab.research.google.com/github/qwen-labs/qwen-labs/blob/main/{path})")
+INSTALL = '''# On Colab: install the course (Colab's own CUDA torch is kept). Elsewhere: nothing to do.
+import sys
+if "google.colab" in sys.modules:
+    %pip install -q "qwen-labs[notebooks] @ git+https://github.com/qwen-labs/qwen-labs"'''
+PARAMS = 'profile = None  # "offline", "hub" or "auto"; None keeps $QWEN_LABS_PROFILE (default auto)'
+BANNER = "import labkit\nlabkit.banner(profile)"
+CHECK_CALL = re.compile(r"labkit\.checks\.(check_\w+)\(")
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def output_text(nb: nbformat.NotebookNode) -> str:
+    """All the text a notebook's outputs show."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                parts.append(out.text)
+            elif out.output_type in ("execute_result", "display_data"):
+                parts.append(out.get("data", {}).get("text/plain", ""))
+            elif out.output_type == "error":
+                parts.append(f"{out.ename}: {out.evalue}")
+    return "\n".join(parts)
+
+
+def executed(path: Path, runs: dict) -> tuple[str, float, str | None, Path]:
+    """Run ``path`` once per session (offline profile) and remember the result."""
+    name = str(path.relative_to(ROOT))
+    if name not in runs:
+        status, seconds, error = run_notebooks.run_notebook(path, run_notebooks.EXECUTED, profile="offline")
+        out = run_notebooks.EXECUTED / path.parent.name / path.name
+        runs[name] = (status, seconds, error, out)
+        run_notebooks.record_times([{"notebook": name, "status": status, "seconds": seconds,
+                                     "profile": "offline"}])
+        print(f"{name}: {status} in {seconds:.1f} s")
+    return runs[name]
+
+
+def test_the_course_has_notebooks_exercises_and_solutions():
+    assert {p.parent.name for p in NOTEBOOKS} == set(run_notebooks.FOLDERS)
+
+
+# ---------------------------------------------------------------- (a) shape
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_outputs_committed(path):
+    nb = read(path)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"cells {dirty} have outputs or execution counts: clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_header_cells(path):
+    nb = read(path)
+    title, install, params, banner = nb.cells[:4]
+    rel = path.relative_to(ROOT).as_posix()
+    assert title.cell_type == "markdown" and title.source.startswith("# ")
+    assert BADGE.format(path=rel) in title.source, f"the Colab badge must point at {rel}"
+    assert install.cell_type == "code" and install.source == INSTALL
+    assert params.cell_type == "code" and params.source == PARAMS
+    assert banner.cell_type == "code" and banner.source == BANNER
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert tagged == [2], f"exactly the third cell must be tagged 'parameters', found {tagged}"
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=[str(p.relative_to(ROOT)) for p in EXERCISES])
+def test_exercise_and_solution_match(path):
+    solution = ROOT / "solutions" / path.name.replace("_exercise", "_solution")
+    assert solution.exists(), f"{path.name} has no solution {solution.name}"
+    ex, sol = read(path).cells, read(solution).cells
+    assert len(ex) == len(sol)
+    placeholders = 0
+    for a, b in zip(ex[1:], sol[1:]):  # the titles differ
+        assert a.cell_type == b.cell_type
+        if a.source.startswith("# YOUR CODE HERE"):
+            placeholders += 1
+            assert "None" in a.source and "None" not in b.source
+        else:
+            assert a.source == b.source
+    calls = CHECK_CALL.findall("\n".join(c.source for c in ex))
+    assert placeholders >= 1 and len(calls) == placeholders
+    for call in calls:
+        assert hasattr(labkit.checks, call), f"labkit.checks has no {call}"
+
+
+# ---------------------------------------------------------------- (b) execution
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_executes_offline(path, notebook_runs):
+    status, seconds, error, out = executed(path, notebook_runs)
+    assert status == "ok", f"{path.name} failed after {seconds:.1f} s: {error}"
+    text = output_text(read(out))
+    assert "profile: offline" in text, "the banner did not report the offline profile"
+    assert "Traceback" not in text
+
+
+# ---------------------------------------------------------------- (c) exercises and solutions
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[str(p.relative_to(ROOT)) for p in SOLUTIONS])
+def test_solution_passes_every_check(path, notebook_runs):
+    status, _, error, out = executed(path, notebook_runs)
+    assert status == "ok", error
+    text = output_text(read(out))
+    n_checks = len(CHECK_CALL.findall("\n".join(c.source for c in read(path).cells)))
+    assert "❌" not in text and "not answered" not in text, text
+    assert text.count("✅") == n_checks
+    assert f"{n_checks}/{n_checks} checks passed" in text
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=[str(p.relative_to(ROOT)) for p in EXERCISES])
+def test_unanswered_exercise_gives_hints_not_errors(path, notebook_runs):
+    status, _, error, out = executed(path, notebook_runs)
+    assert status == "ok", error
+    text = output_text(read(out))
+    n_checks = len(CHECK_CALL.findall("\n".join(c.source for c in read(path).cells)))
+    assert text.count("not answered yet") == n_checks
+    assert "✅" not in text
