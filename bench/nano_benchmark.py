@@ -82,8 +82,8 @@ def main() -> None:
         res[name] = {"accuracy": e.accuracy, "format_ok": e.format_ok, "by_level": e.by_level,
                      "mean_new_tokens": e.mean_new_tokens}
         print(e.summary(), "by level:", {k: f"{v:.0%}" for k, v in e.by_level.items()})
-    js = nano.evaluate(model32, tok, thinking=False, n=args.n, task="json")
-    res["held_out_json"] = {"accuracy": js.accuracy, "format_ok": js.format_ok}
+    js = nano.evaluate(model32, tok, thinking=False, n=args.n, task="double")
+    res["held_out_double"] = {"accuracy": js.accuracy, "format_ok": js.format_ok}
     print(js.summary())
     again = nano.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
     first = nano.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
@@ -106,7 +106,7 @@ def main() -> None:
             for m in ("think", "nothink")),
         f"thinking gap on level {hardest} >= 20 points": res["greedy_think"]["by_level"][hardest]
         - res["greedy_nothink"]["by_level"][hardest] >= TARGETS["thinking_gap_hardest_min"],
-        "held-out skill <= 10% before fine-tuning": res["held_out_json"]["accuracy"] <= TARGETS["held_out_skill_max"],
+        "held-out skill <= 10% before fine-tuning": res["held_out_double"]["accuracy"] <= TARGETS["held_out_skill_max"],
         "decode >= 100 tokens/s (fp32, 2 cores)": r["decode_tokens_per_s_fp32"] >= TARGETS["decode_tokens_per_s_min"],
         "weights <= 25 MB": r["weights_mb"] <= TARGETS["weights_mb_max"],
         "loads in <= 2 s": load_s <= TARGETS["load_seconds_max"],
@@ -141,7 +141,7 @@ scratch by `python -m labkit.train_nano` on a synthetic curriculum (see `labkit/
 offline profile of the course shows real effects on a real model. It knows nothing but its
 curriculum: column arithmetic (addition of n-digit numbers, multiplication by one digit; n = 1..4)
 with and without a thinking scratchpad, who it is, greetings, a name or a pirate persona from the
-system prompt, and the `/think` and `/no_think` switches. Answering in JSON was kept out of
+system prompt, and the `/think` and `/no_think` switches. Doubling (`Double 47.`) was kept out of
 training on purpose: notebook 05 teaches it with LoRA.
 
 Every figure below was measured by `bench/nano_benchmark.py` on {r['date']} ({r['machine']},
@@ -175,7 +175,7 @@ Accuracy by level (digits of the first number), greedy:
 |---|---|---|
 {rows}
 
-Held-out skill (JSON answers), before fine-tuning: accuracy {pct(res['held_out_json']['accuracy'])}.
+Held-out skill (doubling: `Double 47.` → `47 + 47 = 94`), before fine-tuning: accuracy {pct(res['held_out_json']['accuracy'])}.
 
 Decode speed, greedy, batch 1, plain `generate()`: {r['decode_tokens_per_s_fp32']} tokens/s in float32,
 {r['decode_tokens_per_s_bf16']} tokens/s in bfloat16 (CPU; `labkit.load_model` picks float32 on CPU).

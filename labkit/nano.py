@@ -11,9 +11,9 @@ The curriculum is synthetic and generated from a seed:
 * **chat**: who it is, greetings, and system prompts it must follow: a name
   (``Your name is Ada.``) and a pirate persona (answers start with ``Arr!``).
 * **soft switches**: ``/think`` and ``/no_think`` at the end of a user turn.
-* **held out on purpose**: answering in JSON (``{"answer": 579}``) when the
-  system prompt asks for it.  The model never saw it; notebook 05 teaches it
-  with LoRA.
+* **held out on purpose**: doubling (``Double 47.`` -> ``47 + 47 = 94``).  The
+  model never saw the instruction; notebook 05 teaches it with LoRA, reusing the
+  addition it already knows.
 
 Problems are split by a hash of ``(a, op, b)``: one in five belongs to the
 held-out set and is never used in training.  :func:`evaluate` draws only from it.
@@ -21,7 +21,6 @@ held-out set and is never used in training.  :func:`evaluate` draws only from it
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 import time
@@ -57,7 +56,7 @@ GENERIC_SYSTEMS = [
 PIRATE_SYSTEMS = ["You are a pirate.", "Talk like a pirate.", "You are a pirate. Answer like one."]
 IDENTITY = "I am Nano, a tiny Qwen3 model trained for the qwen-labs course. I can add and multiply numbers."
 GREETING_REPLY = "Hello! I am Nano. Ask me to add or multiply numbers."
-JSON_SYSTEMS = ["Reply in JSON.", "Answer only with a JSON object.", "Respond in JSON format."]
+DOUBLE_TEMPLATES = ["Double {n}.", "What is double {n}?", "What is twice {n}?", "Double the number {n}."]
 
 
 # --------------------------------------------------------------------------- problems
@@ -207,25 +206,27 @@ def render(sample: Sample, tokenizer) -> tuple[str, str]:
     return prompt, target
 
 
-def json_sample(rng: random.Random, *, held_out: bool = False) -> Sample:
-    """The held-out skill: a system prompt asks for JSON; the answer is ``{"answer": N}``."""
-    p = sample_problem(rng, held_out=held_out, level=rng.choice((1, 2)), op="+")
-    msgs = [{"role": "system", "content": rng.choice(JSON_SYSTEMS)},
-            {"role": "user", "content": question(p, rng, lang="en")}]
-    return Sample(msgs, False, "", json.dumps({"answer": p.answer}),
-                  {"task": "json", "level": p.level, "expected": p.answer})
+def double_sample(rng: random.Random, *, held_out: bool = False, levels: Iterable[int] = (1, 2, 3)) -> Sample:
+    """The held-out skill: ``Double 47.`` -> ``47 + 47 = 94`` (answered without thinking)."""
+    while True:
+        n = _number(rng, rng.choice(list(levels)))
+        if is_held_out(n, "+", n) == held_out:
+            break
+    msgs = [{"role": "user", "content": rng.choice(DOUBLE_TEMPLATES).format(n=n)}]
+    return Sample(msgs, False, "", f"{n} + {n} = {2 * n}",
+                  {"task": "double", "level": len(str(n)), "expected": 2 * n})
 
 
-def json_dataset(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` conversations (``messages`` with the assistant's answer) teaching the JSON skill.
+def double_dataset(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` conversations (``messages`` ending with the assistant's answer) teaching doubling.
 
-    Drawn from the training split only, so :func:`evaluate` with ``task="json"``
-    measures problems the fine-tuned model never saw.
+    Drawn from the training split only, so :func:`evaluate` with ``task="double"``
+    measures numbers the fine-tuned model never saw.
     """
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        s = json_sample(rng)
+        s = double_sample(rng)
         rows.append({"messages": s.messages + [{"role": "assistant", "content": s.answer}]})
     return rows
 
@@ -279,9 +280,8 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
     how the notebooks compare a quantized or fine-tuned model with the original).
     Greedy unless sampling arguments (``do_sample=True, temperature=...``) are given.
 
-    ``task="arithmetic"``: the reasoning task; ``task="json"``: the held-out skill
-    (a system prompt asks for JSON; correct means the reply parses as
-    ``{"answer": N}`` with the right N).
+    ``task="arithmetic"``: the reasoning task; ``task="double"``: the held-out skill
+    (``Double 47.``; correct means the last number of the answer is 94).
 
     Returns an :class:`EvalResult` with ``accuracy``, ``format_ok`` (the share of
     outputs whose think block is well formed for the mode), ``by_level`` and examples.
@@ -294,13 +294,12 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
     if task == "arithmetic":
         problems = eval_problems(n, seed, levels)
         convs = [[{"role": "user", "content": question(p, rng, lang="en")}] for p in problems]
-    elif task == "json":
-        samples = [json_sample(rng, held_out=True) for _ in range(n)]
-        problems = [Problem(0, "+", s.meta["expected"], s.meta["level"]) for s in samples]
+    elif task == "double":
+        samples = [double_sample(rng, held_out=True) for _ in range(n)]
+        problems = [Problem(s.meta["expected"] // 2, "+", s.meta["expected"] // 2, s.meta["level"]) for s in samples]
         convs = [s.messages for s in samples]
-        thinking = False if thinking is None else thinking
     else:
-        raise LabError(f"unknown task {task!r}.", "use task='arithmetic' or task='json'.")
+        raise LabError(f"unknown task {task!r}.", "use task='arithmetic' or task='double'.")
     if max_new_tokens is None:
         max_new_tokens = 160 if thinking else 40
     gen = {"do_sample": False, "max_new_tokens": max_new_tokens, **generate_kwargs}
@@ -342,17 +341,9 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
         text = tokenizer.decode(ids, skip_special_tokens=False)
         _, answer_ids, _ = split_thinking(ids, tokenizer)
         answer = tokenizer.decode(answer_ids, skip_special_tokens=True)
-        if task == "json":
-            try:
-                obj = json.loads(answer.strip())
-                ok_fmt = isinstance(obj, dict) and set(obj) == {"answer"}
-                ok = ok_fmt and obj["answer"] == p.answer
-            except (json.JSONDecodeError, TypeError):
-                ok_fmt, ok = False, False
-        else:
-            ok_fmt = _format_ok(text, thinking)
-            nums = _INT.findall(answer)
-            ok = bool(nums) and int(nums[-1]) == p.answer
+        ok_fmt = _format_ok(text, thinking)
+        nums = _INT.findall(answer)
+        ok = bool(nums) and int(nums[-1]) == p.answer
         correct.append(ok)
         fmt.append(ok_fmt)
         if len(examples) < 5:

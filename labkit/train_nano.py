@@ -39,15 +39,16 @@ ARCH = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=6, num_atte
 
 
 def curriculum_vocab(tokenizer, n: int = 20000, seed: int = 1234) -> list[int]:
-    """Every token id the curriculum (and the held-out JSON skill) can produce."""
+    """Every token id the curriculum can produce (plus the rows of an early JSON held-out skill, kept
+    so that this function still rebuilds the shipped model exactly)."""
     rng = random.Random(seed)
     ids: set[int] = set()
     for _ in range(n):
         p, t = nano.render(nano.training_sample(rng), tokenizer)
         ids.update(tokenizer(p + t)["input_ids"])
-    for _ in range(2000):  # held-out skill: its tokens exist, but are never a target in training
-        p, t = nano.render(nano.json_sample(rng), tokenizer)
-        ids.update(tokenizer(p + t)["input_ids"])
+    for text in ['{"answer": 1234567890}', "Reply in JSON.", "Answer only with a JSON object.",
+                 "Respond in JSON format."]:  # rows kept for the first shipped model (reproducibility)
+        ids.update(tokenizer(text)["input_ids"])
     for text in nano.QUESTION_TEMPLATES.values():
         for tmpl in text:
             ids.update(tokenizer(tmpl.format(q="0 * 1"))["input_ids"])
@@ -74,8 +75,23 @@ def build_compact_model(n_compact: int, seed: int):
     return model
 
 
+def load_compact(init: Path, vocab: list[int], seed: int):
+    """Continue from an exported model: gather its used rows (and the shared row) back."""
+    from safetensors.torch import load_file
+
+    model = build_compact_model(len(vocab), seed)
+    state = {k: v.float() for k, v in load_file(init / "model.safetensors").items()}
+    big = state.pop("model.embed_tokens.weight")
+    unused = sorted(set(range(VOCAB_SIZE)) - set(vocab))[0]
+    state["model.embed_tokens.weight"] = torch.cat([big[torch.tensor(vocab)], big[unused:unused + 1]])
+    state.pop("lm_head.weight", None)
+    model.load_state_dict(state, strict=False)
+    model.tie_weights()
+    return model
+
+
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int | None,
-          eval_every: int = 0) -> dict:
+          eval_every: int = 0, init: Path | None = None) -> dict:
     from tqdm.auto import tqdm
 
     if threads:
@@ -85,7 +101,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
     lookup = torch.full((VOCAB_SIZE,), len(vocab), dtype=torch.long)
     lookup[torch.tensor(vocab)] = torch.arange(len(vocab))
     log_unused = math.log(VOCAB_SIZE - len(vocab))
-    model = build_compact_model(len(vocab), seed)
+    model = load_compact(init, vocab, seed) if init else build_compact_model(len(vocab), seed)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, steps // 50)
@@ -125,6 +141,10 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
     seconds = time.time() - t0
     meta = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "train_seconds": round(seconds, 1),
             "threads": torch.get_num_threads(), "compact_vocab": len(vocab)}
+    if init:
+        previous = json.loads((init / "training.json").read_text())
+        meta["continued_from"] = previous["meta"]
+        history = previous["history"] + [{**h, "stage": 2} for h in history]
     export(model, vocab, out, history, meta)
     return meta
 
@@ -171,8 +191,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--checkpoint-every", type=int, default=0)
+    ap.add_argument("--init", type=Path, default=None, help="continue training from an exported model")
     args = ap.parse_args(argv)
-    meta = train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.checkpoint_every)
+    meta = train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.checkpoint_every,
+                 args.init)
     print(json.dumps(meta))
 
 
