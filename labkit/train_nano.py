@@ -38,7 +38,18 @@ ARCH = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=6, num_atte
             bos_token_id=151643, eos_token_id=151645, pad_token_id=151643)
 
 
+_VOCAB_CACHE: dict[tuple, list[int]] = {}
+
+
 def curriculum_vocab(tokenizer, n: int = 20000, seed: int = 1234) -> list[int]:
+    """Every token id the curriculum can produce (cached per tokenizer path)."""
+    key = (str(tokenizer.name_or_path), n, seed)
+    if key not in _VOCAB_CACHE:
+        _VOCAB_CACHE[key] = _curriculum_vocab(tokenizer, n, seed)
+    return list(_VOCAB_CACHE[key])
+
+
+def _curriculum_vocab(tokenizer, n: int, seed: int) -> list[int]:
     """Every token id the curriculum can produce (plus the rows of an early JSON held-out skill, kept
     so that this function still rebuilds the shipped model exactly)."""
     rng = random.Random(seed)
