@@ -57,15 +57,18 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    tok = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model)  # exactly like a Hub checkpoint (bf16)
-    load_s = time.perf_counter() - t0
+    load_s = time.perf_counter() - t0  # first load in the process: includes importing the Qwen3 code
+    t0 = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(args.model)
+    tok_s = time.perf_counter() - t0
     model32 = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
 
     r: dict = {"model": str(args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model),
                "date": datetime.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
                f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores", "torch": torch.__version__,
-               "n": args.n, "load_seconds_bf16": round(load_s, 2)}
+               "n": args.n, "load_seconds_bf16": round(load_s, 2),
+               "tokenizer_load_seconds": round(tok_s, 2)}
     weights = args.model / "model.safetensors"
     r["weights_mb"] = round(weights.stat().st_size / 1e6, 2)
     r["params_total"] = sum(p.numel() for p in model.parameters())
@@ -82,17 +85,28 @@ def main() -> None:
         res[name] = {"accuracy": e.accuracy, "format_ok": e.format_ok, "by_level": e.by_level,
                      "mean_new_tokens": e.mean_new_tokens}
         print(e.summary(), "by level:", {k: f"{v:.0%}" for k, v in e.by_level.items()})
-    js = nano.evaluate(model32, tok, thinking=False, n=args.n, task="double")
-    res["held_out_double"] = {"accuracy": js.accuracy, "format_ok": js.format_ok}
+    js = nano.evaluate(model32, tok, thinking=True, n=args.n, task="double")
+    res["held_out_double"] = {"accuracy": js.accuracy, "format_ok": js.format_ok, "by_level": js.by_level}
     print(js.summary())
+    js_off = nano.evaluate(model32, tok, thinking=False, n=args.n, task="double")
+    res["held_out_double_nothink"] = {"accuracy": js_off.accuracy, "by_level": js_off.by_level}
+    print(js_off.summary(), "(thinking off: the echo 'n + ...' sometimes lands on 2n by chance)")
     again = nano.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
     first = nano.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
     r["deterministic"] = again.examples == first.examples and again.accuracy == first.accuracy
     r["results"] = res
-    r["decode_tokens_per_s_fp32"] = round(decode_speed(model32, tok), 1)
-    r["decode_tokens_per_s_bf16"] = round(decode_speed(model, tok), 1)
-    print(f"decode (greedy, batch 1, plain generate): fp32 {r['decode_tokens_per_s_fp32']} tok/s, "
-          f"bf16 {r['decode_tokens_per_s_bf16']} tok/s")
+    threads = torch.get_num_threads()
+    speeds = {}
+    for n_threads in sorted({1, threads}):
+        torch.set_num_threads(n_threads)
+        speeds[n_threads] = (round(decode_speed(model32, tok), 1), round(decode_speed(model, tok), 1))
+        print(f"decode (greedy, batch 1, plain generate, {n_threads} thread(s)): fp32 {speeds[n_threads][0]} tok/s, "
+              f"bf16 {speeds[n_threads][1]} tok/s")
+    torch.set_num_threads(threads)
+    best = max(speeds, key=lambda k: speeds[k][0])
+    r["decode_by_threads"] = {str(k): {"fp32": v[0], "bf16": v[1]} for k, v in speeds.items()}
+    r["decode_threads"] = best
+    r["decode_tokens_per_s_fp32"], r["decode_tokens_per_s_bf16"] = speeds[best]
 
     hardest = max(nano.LEVELS)
     checks = {
@@ -175,10 +189,14 @@ Accuracy by level (digits of the first number), greedy:
 |---|---|---|
 {rows}
 
-Held-out skill (doubling: `Double 47.` → `47 + 47 = 94`), before fine-tuning: accuracy {pct(res['held_out_json']['accuracy'])}.
+Held-out skill (doubling: `Double 47.` → `47 + 47 = 94`), before fine-tuning: accuracy
+{pct(res['held_out_double']['accuracy'])} with thinking (the target mode of the skill), and
+{pct(res['held_out_double_nothink']['accuracy'])} with thinking off, where the answer's echo sometimes lands on 2n by chance.
 
-Decode speed, greedy, batch 1, plain `generate()`: {r['decode_tokens_per_s_fp32']} tokens/s in float32,
-{r['decode_tokens_per_s_bf16']} tokens/s in bfloat16 (CPU; `labkit.load_model` picks float32 on CPU).
+Decode speed, greedy, batch 1, plain `generate()`, {r['decode_threads']} CPU thread(s): {r['decode_tokens_per_s_fp32']} tokens/s
+in float32, {r['decode_tokens_per_s_bf16']} tokens/s in bfloat16 (`labkit.load_model` picks float32 on CPU).
+By thread count (float32 / bfloat16): {', '.join(f"{k}: {v['fp32']} / {v['bf16']}" for k, v in r['decode_by_threads'].items())}.
+The tokenizer (18.7 MB `tokenizer.json`) loads in {r['tokenizer_load_seconds']} s.
 
 ## Training
 {t.get('steps')} steps of {t.get('batch')} conversations, AdamW lr {t.get('lr')}, seed {t.get('seed')}:

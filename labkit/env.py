@@ -36,6 +36,8 @@ PINNED: dict[str, str] = {
     "bitsandbytes": "0.50.2",
     "openai": "3.51.0",
     "jupyterlab": "4.6.6",
+    "fastapi": "0.163.2",
+    "uvicorn": "0.54.0",
     # extra [dev]
     "pytest": "9.2.0",
     "nbformat": "5.11.1",

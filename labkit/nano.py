@@ -206,19 +206,27 @@ def render(sample: Sample, tokenizer) -> tuple[str, str]:
     return prompt, target
 
 
-def double_sample(rng: random.Random, *, held_out: bool = False, levels: Iterable[int] = (1, 2, 3)) -> Sample:
-    """The held-out skill: ``Double 47.`` -> ``47 + 47 = 94`` (answered without thinking)."""
+def double_sample(rng: random.Random, *, held_out: bool = False, levels: Iterable[int] = (1, 2, 3),
+                  thinking: bool = False) -> Sample:
+    """The held-out skill: ``Double 47.`` -> ``47 + 47 = 94``.
+
+    With ``thinking`` the target reasons first with the scratchpad of ``47 + 47``.
+    """
     while True:
         n = _number(rng, rng.choice(list(levels)))
         if is_held_out(n, "+", n) == held_out:
             break
     msgs = [{"role": "user", "content": rng.choice(DOUBLE_TEMPLATES).format(n=n)}]
-    return Sample(msgs, False, "", f"{n} + {n} = {2 * n}",
+    reasoning = scratchpad(Problem(n, "+", n, len(str(n)))) if thinking else ""
+    return Sample(msgs, thinking, reasoning, f"{n} + {n} = {2 * n}",
                   {"task": "double", "level": len(str(n)), "expected": 2 * n})
 
 
-def double_dataset(n: int, seed: int = 0) -> list[dict[str, Any]]:
+def double_dataset(n: int, seed: int = 0, *, thinking: bool = False) -> list[dict[str, Any]]:
     """``n`` conversations (``messages`` ending with the assistant's answer) teaching doubling.
+
+    With ``thinking`` the assistant's content holds ``<think>\n{scratchpad}\n</think>\n\n``
+    before the answer, as the Qwen3 template expects for a thinking turn.
 
     Drawn from the training split only, so :func:`evaluate` with ``task="double"``
     measures numbers the fine-tuned model never saw.
@@ -226,8 +234,9 @@ def double_dataset(n: int, seed: int = 0) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        s = double_sample(rng)
-        rows.append({"messages": s.messages + [{"role": "assistant", "content": s.answer}]})
+        s = double_sample(rng, thinking=thinking)
+        content = f"<think>\n{s.reasoning}\n</think>\n\n{s.answer}" if thinking else s.answer
+        rows.append({"messages": s.messages + [{"role": "assistant", "content": content}]})
     return rows
 
 
@@ -295,7 +304,7 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
         problems = eval_problems(n, seed, levels)
         convs = [[{"role": "user", "content": question(p, rng, lang="en")}] for p in problems]
     elif task == "double":
-        samples = [double_sample(rng, held_out=True) for _ in range(n)]
+        samples = [double_sample(rng, held_out=True, thinking=bool(thinking)) for _ in range(n)]
         problems = [Problem(s.meta["expected"] // 2, "+", s.meta["expected"] // 2, s.meta["level"]) for s in samples]
         convs = [s.messages for s in samples]
     else:
