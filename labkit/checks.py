@@ -364,7 +364,7 @@ check_ceiling_l4 = exercise(
             "(within 1 %)",
     hint="labkit.roofline.ceiling(name, 'L4', dtype_bytes=2): bandwidth / bytes read per token. Every layer and the "
          "whole 151,936-row output projection are read per token, although the embedding is tied",
-    where="notebook 06, section 6 'The roofline'")
+    where="notebook 06, section 4 'The roofline'")
 
 
 # ---------------------------------------------------------------- notebook 07: production patterns
@@ -403,16 +403,131 @@ check_bucket_decisions = exercise(
     expects="a list of True/False, one per time in ARRIVALS_07: may that request go?",
     hint="make labkit.serving.TokenBucket(BUCKET_RATE_07, BUCKET_CAPACITY_07, clock=...) with a clock you control "
          "(e.g. a lambda reading a variable you set to each arrival time), then call allow() once per arrival",
-    where="notebook 07, section 7 'Rate limiting with a token bucket'")
+    where="notebook 07, section 6 'Rate limiting with a token bucket'")
 check_leaked_user = exercise(
     "leaked_user", _leaked_user_07,
     expects="the user id (a str) from CANDIDATES_07 whose unsalted hash is LEAKED_HASH_07",
     hint="hash every candidate the way the seed does (labkit.serving.unsalted_hash, or guess_from_hash) and "
          "compare; a salted hash (hash_for_log) would make this impossible without the salt",
-    where="notebook 07, section 8 'Logs that keep no user data'")
+    where="notebook 07, section 7 'Guardrails', 'Logs that keep no user data'")
 check_prompt_tokens = exercise(
     "prompt_tokens", _prompt_tokens_07,
     expects="the number of tokens (an int) the model reads for MESSAGES_07, chat template applied, thinking off",
     hint="labkit.serving.prompt_tokens(tok, MESSAGES_07) counts tokens with the chat template; len() of the "
          "text counts characters, and the template adds its own tokens too",
-    where="notebook 07, section 8 'Guardrails: limits in tokens'")
+    where="notebook 07, section 7 'Guardrails', 'Limits in tokens, refused not truncated'")
+
+
+# ---------------------------------------------------------------- notebook 04: quantized loading
+GPU_04, CONTEXT_04 = "T4", 32768  # task 3: the largest Qwen3 dense model at nf4 with a long context
+QWEN3_DENSE_04 = ("Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B", "Qwen3-8B", "Qwen3-14B", "Qwen3-32B")
+
+
+def _nf4_config_ok(cfg: Any) -> bool:
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return (isinstance(cfg, BitsAndBytesConfig) and cfg.load_in_4bit and not cfg.load_in_8bit
+            and cfg.bnb_4bit_quant_type == "nf4" and cfg.bnb_4bit_use_double_quant is True
+            and cfg.bnb_4bit_compute_dtype == torch.bfloat16)
+
+
+def _embedding_share_04() -> float:
+    from .quant import footprint_by_layer_type
+
+    model, _ = _course_model()
+    fp = footprint_by_layer_type(model)
+    return fp["embedding"] / sum(fp.values())
+
+
+def _largest_fit_04() -> str:
+    from .architectures import fits
+
+    return [n for n in QWEN3_DENSE_04 if fits(n, GPU_04, "nf4", context=CONTEXT_04)][-1]
+
+
+check_nf4_config = exercise(
+    "nf4_config", predicate=_nf4_config_ok,
+    expects="a transformers BitsAndBytesConfig: 4-bit, quant type 'nf4', double quantization on, compute dtype "
+            "torch.bfloat16",
+    hint="BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=..., bnb_4bit_use_double_quant=..., "
+         "bnb_4bit_compute_dtype=...); the compute dtype is a torch dtype, not a string",
+    where="notebook 04, section 2 'The seed's memory-optimization code'")
+check_embedding_share = exercise(
+    "embedding_share", predicate=lambda x: isinstance(x, float) and abs(x - _embedding_share_04()) < 1e-3,
+    expects="the share (a float between 0 and 1) of the course model's weight bytes that sit in its embedding",
+    hint="labkit.quant.footprint_by_layer_type(model) gives bytes per kind of module; divide the 'embedding' entry "
+         "by the sum of all entries (a share, not a percentage)",
+    where="notebook 04, section 3 'Where the bytes are'")
+check_largest_nf4_fit = exercise(
+    "largest_nf4_fit", _largest_fit_04,
+    expects=f"the name (a str) of the largest Qwen3 dense model that fits a {GPU_04} at nf4 with "
+            f"{CONTEXT_04:,} tokens of context (batch 1)",
+    hint="labkit.architectures.fits(name, 'T4', 'nf4', context=32768) for each name in QWEN3_DENSE_04, or read "
+         "labkit.quant.memory_table; the KV cache is not quantized, so long contexts cost the same at nf4",
+    where="notebook 04, section 6 'The memory calculator for real Qwen sizes'")
+
+
+# ---------------------------------------------------------------- notebook 05: LoRA and QLoRA
+DOUBLE_05 = "Double 21."
+SEED_ARGS_05 = {"evaluation_strategy": "steps", "eval_steps": 500, "max_seq_length": 2048, "packing": True}
+
+
+def _targets_ok(names: Any) -> bool:
+    from .finetune import linear_module_names
+
+    return (isinstance(names, (list, tuple, set)) and all(isinstance(n, str) for n in names)
+            and sorted(set(names)) == linear_module_names(_course_model()[0]) and len(set(names)) == len(names))
+
+
+@lru_cache(maxsize=1)
+def _qv_r4_trainable_05() -> int:
+    from peft import get_peft_model
+
+    from .finetune import lora_config
+    from .models import load_model
+
+    model, _ = load_model()  # a fresh copy: get_peft_model changes the model it wraps
+    return get_peft_model(model, lora_config(model, ["q_proj", "v_proj"], r=4)).get_nb_trainable_parameters()[0]
+
+
+def _sft_config_ok(cfg: Any) -> bool:
+    from trl import SFTConfig
+
+    return (isinstance(cfg, SFTConfig) and cfg.eval_strategy == "steps" and cfg.eval_steps == 500
+            and cfg.max_length == 2048 and cfg.packing is True)
+
+
+def _doubling_row_ok(row: Any) -> bool:
+    tok = _course_model()[1]
+    prompt = tok.apply_chat_template([{"role": "user", "content": DOUBLE_05}], tokenize=False,
+                                     add_generation_prompt=True, enable_thinking=False)
+    return isinstance(row, dict) and row == {"prompt": prompt, "completion": "21 + 21 = 42<|im_end|>"}
+
+
+check_lora_targets = exercise(
+    "lora_targets", predicate=_targets_ok,
+    expects="a list of the names LoRA can target in the course model: every linear layer's name, once each, "
+            "the output head excluded",
+    hint="labkit.finetune.linear_module_names(model) reads them from the model; peft's default for Qwen3 "
+         "(q_proj, v_proj) is only two of them",
+    where="notebook 05, section 3 'LoRA: which modules?'")
+check_trainable_params = exercise(
+    "trainable_params", _qv_r4_trainable_05,
+    expects="the number (an int) of trainable parameters of LoRA with r=4 on q_proj and v_proj of the course model",
+    hint="wrap a fresh model with peft.get_peft_model(model, labkit.finetune.lora_config(model, ['q_proj', "
+         "'v_proj'], r=4)) and read get_nb_trainable_parameters()[0]; by hand: per layer and matrix r x (in + out)",
+    where="notebook 05, section 3 'LoRA: which modules?'")
+check_sft_config = exercise(
+    "sft_config", predicate=_sft_config_ok,
+    expects=f"a trl SFTConfig carrying the seed's settings {SEED_ARGS_05} under today's names",
+    hint="evaluation_strategy is now eval_strategy, max_seq_length is SFTConfig's max_length, and packing moved "
+         "from the SFTTrainer call into SFTConfig",
+    where="notebook 05, section 1 'The seed's fine-tuning code, run today'")
+check_doubling_row = exercise(
+    "doubling_row", predicate=_doubling_row_ok,
+    expects=f"a dict {{'prompt': ..., 'completion': ...}} for {DOUBLE_05!r}: the prompt rendered with the chat "
+            "template (assistant turn opened, thinking off), the completion '21 + 21 = 42<|im_end|>'",
+    hint="tok.apply_chat_template([...], tokenize=False, add_generation_prompt=True, enable_thinking=False) "
+         "gives the prompt; the completion ends with the end-of-turn token",
+    where="notebook 05, section 2 'A skill the model never saw'")

@@ -60,6 +60,22 @@ BANDWIDTHS: dict[str, Bandwidth] = {
 }
 
 
+def bandwidth_key(gpu_name: str) -> str | None:
+    """The :data:`BANDWIDTHS` key for a CUDA device name (``torch.cuda.get_device_name()``), or None."""
+    import re
+
+    name = gpu_name.upper()
+    if "H100" in name:
+        return "H100 PCIe" if "PCIE" in name else "H100 SXM"
+    if "A100" in name and "80" in name:
+        return "A100 80GB"
+    if re.search(r"\bL4\b", name):
+        return "L4"
+    if re.search(r"\bT4\b", name):
+        return "T4"
+    return None
+
+
 def _bandwidth_bytes(bandwidth: float | str | Bandwidth) -> float:
     if isinstance(bandwidth, Bandwidth):
         return bandwidth.gb_per_s * GB

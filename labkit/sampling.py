@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import LabError
 
@@ -181,22 +181,3 @@ def sampling_explorer(model, tokenizer, prompt, *, thinking: bool = False, n: in
     widgets.interactive_output(redraw, sliders)
     return widgets.VBox([widgets.HBox([sliders["temperature"], sliders["top_p"]]),
                          widgets.HBox([sliders["top_k"], sliders["repetition_penalty"]]), out])
-
-
-def sample_many(model, tokenizer, prompt, n: int, *, seed: int = 0, thinking: bool = False,
-                **settings: Any) -> dict[str, int]:
-    """Draw ``n`` next tokens from the processed distribution; return counts per token text."""
-    import torch
-
-    dist = next_token_distribution(model, tokenizer, prompt, thinking=thinking, **settings)
-    gen = torch.Generator().manual_seed(seed)
-    draws = torch.multinomial(dist.after_probs.cpu(), n, replacement=True, generator=gen).tolist()
-    counts: dict[str, int] = {}
-    for i in draws:
-        key = _show(tokenizer, i)
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
-__all__: Sequence[str] = ["TokenProb", "NextTokenDistribution", "sampling_processors", "render_prompt",
-                          "next_token_distribution", "plot_distribution", "sampling_explorer", "sample_many"]

@@ -421,37 +421,100 @@ def start_server(model_path: str | Path, port: int | None = None, *, host: str =
     Returns a :class:`ServerHandle`; ``with start_server(...) as server:`` stops it at the end.
     """
     port = port or free_port(host)
-    if log_path is None:
-        fd, name = tempfile.mkstemp(prefix=f"transformers-serve-{port}-", suffix=".log")
-        os.close(fd)
-        log_path = name
-    log_path = Path(log_path)
     cmd = serve_command(model_path, port, host=host, continuous_batching=continuous_batching, device=device,
                         dtype=dtype, cb_num_blocks=cb_num_blocks, cb_max_batch_tokens=cb_max_batch_tokens,
                         extra_args=extra_args)
-    env = dict(os.environ)
-    env.setdefault("HF_HUB_OFFLINE", "1" if Path(str(model_path)).is_dir() else env.get("HF_HUB_OFFLINE", "0"))
-    env["PYTHONUNBUFFERED"] = "1"
+    env = {"HF_HUB_OFFLINE": "1"} if Path(str(model_path)).is_dir() else {}
     if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-        env["MKL_NUM_THREADS"] = str(threads)
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return launch(cmd, host=host, port=port, model=str(model_path), timeout_s=timeout_s, env=env,
+                  log_path=log_path, warmup=warmup, name="transformers serve")
+
+
+def vllm_command(model: str, port: int, *, host: str = HOST, tensor_parallel_size: int = 1,
+                 reasoning_parser: str | None = "qwen3", extra_args: Sequence[str] = ()) -> list[str]:
+    """``vllm serve MODEL --reasoning-parser qwen3 [--tensor-parallel-size N]`` on ``host``:``port``.
+
+    ``--tensor-parallel-size`` splits every layer across that many GPUs (use the
+    number of GPUs the model needs); Qwen's deployment docs serve Qwen3 with
+    ``--reasoning-parser qwen3`` so the thinking comes back apart from the answer.
+    """
+    cmd = ["vllm", "serve", model, "--host", host, "--port", str(port)]
+    if reasoning_parser:
+        cmd += ["--reasoning-parser", reasoning_parser]
+    if tensor_parallel_size > 1:
+        cmd += ["--tensor-parallel-size", str(tensor_parallel_size)]
+    return cmd + list(extra_args)
+
+
+def start_vllm(model: str = "Qwen/Qwen3-0.6B", port: int | None = None, *, host: str = HOST,
+               tensor_parallel_size: int = 1, timeout_s: float = 600.0, extra_args: Sequence[str] = (),
+               log_path: str | Path | None = None) -> ServerHandle:
+    """Launch ``vllm serve`` (needs a CUDA GPU and ``pip install vllm``) the same way as :func:`start_server`.
+
+    The returned :class:`ServerHandle` works with the same OpenAI client code.
+    """
+    import shutil
+
+    if shutil.which("vllm") is None:
+        raise LabError("the `vllm` command is not installed.", "pip install vllm (on a machine with a CUDA GPU).")
+    port = port or free_port(host)
+    cmd = vllm_command(model, port, host=host, tensor_parallel_size=tensor_parallel_size, extra_args=extra_args)
+    return launch(cmd, host=host, port=port, model=model, timeout_s=timeout_s, log_path=log_path, warmup=True,
+                  name="vllm serve")
+
+
+# Runs the server command after asking Linux to SIGTERM it when its parent dies (PR_SET_PDEATHSIG = 1),
+# so a crashed notebook kernel cannot leave a server behind.  (preexec_fn would do the same but is unsafe
+# in a process with threads, such as a Jupyter kernel.)
+_PDEATHSIG_EXEC = ("import ctypes, os, signal, sys\n"
+                   "try:\n"
+                   "    ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)\n"
+                   "except OSError:\n"
+                   "    pass\n"
+                   "if os.getppid() == 1:\n"
+                   "    sys.exit('parent already gone')\n"
+                   "os.execvp(sys.argv[1], sys.argv[1:])\n")
+
+
+def _with_parent_watch(cmd: Sequence[str]) -> list[str]:
+    if sys.platform.startswith("linux"):
+        return [sys.executable, "-c", _PDEATHSIG_EXEC, *cmd]
+    return list(cmd)
+
+
+def launch(cmd: Sequence[str], *, host: str, port: int, model: str, timeout_s: float = 120.0,
+           env: dict[str, str] | None = None, log_path: str | Path | None = None, warmup: bool = True,
+           name: str = "server") -> ServerHandle:
+    """Start an OpenAI-compatible server command, wait for ``GET /health`` = 200 (and a warm-up), return its handle.
+
+    The process gets its own process group (so :meth:`ServerHandle.stop` ends it
+    and its children), is stopped at interpreter exit, and on Linux also when the
+    starting process dies (``PR_SET_PDEATHSIG``).  On failure it is stopped and :class:`LabError` says why.
+    """
+    if log_path is None:
+        fd, tmp = tempfile.mkstemp(prefix=f"{name.replace(' ', '-')}-{port}-", suffix=".log")
+        os.close(fd)
+        log_path = tmp
+    log_path = Path(log_path)
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     start = time.perf_counter()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)  # its own process group: stop() ends it and its children
-    handle = ServerHandle(proc, host, port, str(model_path), log_path, cmd)
+        proc = subprocess.Popen(_with_parent_watch(cmd), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=full_env, start_new_session=True)
+    handle = ServerHandle(proc, host, port, model, log_path, list(cmd))
     atexit.register(handle.stop)
     try:
         deadline = start + timeout_s
         while True:
             if not handle.alive():
-                raise LabError(f"transformers serve exited with code {proc.returncode} before it was healthy.\n"
+                raise LabError(f"{name} exited with code {proc.returncode} before it was healthy.\n"
                                f"{handle.logs(15)}",
                                "read the log above; `pip install fastapi uvicorn` if they are missing.")
             if handle.healthy(timeout=1.0):
                 break
             if time.perf_counter() > deadline:
-                raise LabError(f"transformers serve was not healthy after {timeout_s:.0f} s.\n{handle.logs(15)}",
+                raise LabError(f"{name} was not healthy after {timeout_s:.0f} s.\n{handle.logs(15)}",
                                "raise timeout_s on a slow machine, or read the log above.")
             time.sleep(0.25)
         if warmup:

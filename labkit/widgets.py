@@ -27,7 +27,7 @@ class ChatBox(widgets.VBox):
         self.generate_kwargs = generate_kwargs
         self.history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
         self._busy = False
-        self.text = widgets.Text(placeholder="Ask something, e.g. What is 4821 + 397?  (Enter sends)",
+        self.text = widgets.Text(placeholder="Ask something, e.g. What is 4827 + 3979?  (Enter sends)",
                                  continuous_update=False, layout=widgets.Layout(width="60%"))
         self.thinking = widgets.Checkbox(value=thinking, description="thinking", indent=False,
                                          layout=widgets.Layout(width="90px"))

@@ -65,7 +65,7 @@ def test_bad_model_id_under_hub_profile(monkeypatch):
 
 def test_generate_batch_equals_one_by_one_greedy(mt):
     model, tok = mt
-    convs = [[{"role": "user", "content": q}] for q in ("What is 7 + 5?", "Compute 4821 + 397.", "Hello!",
+    convs = [[{"role": "user", "content": q}] for q in ("What is 7 + 5?", "Compute 4827 + 3979.", "Hello!",
                                                          "What is 306 × 7?")]
     convs.append([{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "What is 9 + 9?"}])
     side = tok.padding_side
@@ -80,7 +80,7 @@ def test_generate_batch_equals_one_by_one_greedy(mt):
 def test_generate_batch_right_padding_would_differ(mt):
     """The reason for left padding: with right padding the short prompts continue from pad tokens."""
     model, tok = mt
-    convs = [[{"role": "user", "content": "What is 7 + 5?"}], [{"role": "user", "content": "Compute 4821 + 397."}]]
+    convs = [[{"role": "user", "content": "What is 7 + 5?"}], [{"role": "user", "content": "Compute 4827 + 3979."}]]
     texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True, enable_thinking=False)
              for c in convs]
     side, tok.padding_side = tok.padding_side, "right"

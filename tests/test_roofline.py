@@ -81,3 +81,10 @@ def test_table_lists_measured_and_cited_devices(model):
     assert rows[0]["source"] == "measured in this notebook"
     assert {r["device"] for r in rows} >= {"this CPU", "T4", "H100 SXM"}
     assert rows[0]["ceiling tok/s"] == pytest.approx(roofline.ceiling(model, 10.0))
+
+
+@pytest.mark.parametrize("name,key", [("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"),
+                                      ("NVIDIA A100-SXM4-80GB", "A100 80GB"), ("NVIDIA A100-SXM4-40GB", None),
+                                      ("NVIDIA L4", "L4"), ("Tesla T4", "T4"), ("NVIDIA H200", None)])
+def test_bandwidth_key_maps_device_names(name, key):
+    assert roofline.bandwidth_key(name) == key

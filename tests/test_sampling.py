@@ -8,7 +8,7 @@ import labkit
 from labkit import sampling
 from labkit.errors import LabError
 
-PROMPT = [{"role": "user", "content": "What is 4821 + 397?"}]
+PROMPT = [{"role": "user", "content": "What is 4827 + 3979?"}]
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def partial_answer(mt):
     """A prompt that stops inside the answer: the next token is a digit the model is unsure of."""
     _, tok = mt
     text = tok.apply_chat_template(PROMPT, tokenize=False, add_generation_prompt=True, enable_thinking=False)
-    return text + "4821 + 397 = "
+    return text + "4827 + 3979 = "
 
 
 def test_probabilities_sum_to_one_after_top_p(mt, partial_answer):

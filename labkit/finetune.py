@@ -1,0 +1,286 @@
+"""LoRA fine-tuning on the course's local data, with the checks and the numbers notebook 05 needs.
+
+* :func:`doubling_rows` / :func:`build_datasets`: the held-out skill of the nano model
+  (``Double 47.`` -> ``47 + 47 = 94``) as a **prompt-completion** dataset of text already
+  rendered with the chat template (thinking off), mixed with some ordinary arithmetic
+  ("replay", so the old skill is not forgotten); built with ``datasets.Dataset.from_list``,
+  no Hub.
+* :func:`lora_config`, :func:`validate_targets`, :func:`validate_dataset`, :func:`validate_setup`:
+  a learner's mistakes (a module Qwen3 does not have, rank 0, missing fields, 4-bit without a
+  working bitsandbytes) become a :class:`~labkit.LabError` that names the fix.
+* :func:`param_counts`, :func:`adapter_size`, :func:`training_memory`: trainable vs total
+  parameters, the adapter's size on disk, and the memory training needs.
+* :class:`LabelOnlySFTTrainer` (from :func:`label_only_trainer`): trl's ``SFTTrainer`` with one
+  change, the output layer is applied only where there are labels (see its docstring).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import LabError
+
+ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+PEFT_DEFAULT_QWEN3 = ("q_proj", "v_proj")  # peft 0.21.2 constants.py: the default for model_type qwen3
+FIELDS = ("prompt", "completion")
+
+
+# --------------------------------------------------------------------------- data
+def _render_prompt(tokenizer: Any, messages: list[dict[str, str]], thinking: bool = False) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                         enable_thinking=thinking)
+
+
+def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, replay: float = 0.25,
+                  replay_thinking: float = 0.5) -> list[dict[str, str]]:
+    """``n`` doubling examples plus ``round(n * replay)`` ordinary arithmetic ones, shuffled.
+
+    Each row is ``{"prompt": <chat-template text up to the assistant's turn>, "completion":
+    <what the model must write>}``.  Doubling prompts are rendered with ``enable_thinking=False``
+    (the template's empty think block is part of the prompt), so the completion is just
+    ``47 + 47 = 94<|im_end|>``.  Replay rows come from the nano curriculum
+    (:func:`labkit.nano.training_sample`, arithmetic only), ``replay_thinking`` of them with the
+    worked scratchpad.  Doubling numbers come from the training split only.
+    """
+    from . import nano
+
+    if n < 0 or replay < 0:
+        raise LabError("n and replay must be >= 0.")
+    rng = random.Random(seed)
+    rows = []
+    for conv in nano.double_dataset(n, seed):
+        *prompt_msgs, answer = conv["messages"]
+        rows.append({"prompt": _render_prompt(tokenizer, prompt_msgs),
+                     "completion": answer["content"] + "<|im_end|>"})
+    k = round(n * replay)
+    while k > 0:
+        s = nano.training_sample(rng)
+        if s.meta.get("task") != "arithmetic" or s.thinking != (rng.random() < replay_thinking):
+            continue
+        prompt, target = nano.render(s, tokenizer)
+        rows.append({"prompt": prompt, "completion": target})
+        k -= 1
+    rng.shuffle(rows)
+    return rows
+
+
+def build_datasets(tokenizer: Any, n_train: int = 640, n_eval: int = 64, seed: int = 0, *,
+                   replay: float = 0.25) -> dict[str, Any]:
+    """``{"train": Dataset, "eval": Dataset}`` built locally with ``datasets.Dataset.from_list``.
+
+    The eval split is doubling only (other numbers than train: another seed), to watch the
+    new skill's loss during training; held-out accuracy is measured apart with
+    ``labkit.nano.evaluate(..., task="double")``.
+    """
+    from datasets import Dataset
+
+    train = Dataset.from_list(doubling_rows(tokenizer, n_train, seed, replay=replay))
+    evals = Dataset.from_list(doubling_rows(tokenizer, n_eval, seed + 1, replay=0.0))
+    return {"train": train, "eval": evals}
+
+
+# --------------------------------------------------------------------------- validation
+def linear_module_names(model: Any) -> list[str]:
+    """The names LoRA can target: leaf names of the model's ``nn.Linear`` layers, output head excluded.
+
+    Read from the model itself (4-bit and int8 layers included), e.g. for Qwen3
+    ``['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']``.
+    """
+    import torch.nn as nn
+
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    names = set()
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and module is not head and not name.endswith("lm_head"):
+            if ".lora_" in name or name.split(".")[-1] in ("base_layer",):
+                continue
+            names.add(name.split(".")[-1])
+    return sorted(names)
+
+
+def validate_targets(model: Any, target_modules: Any) -> list[str] | str:
+    """Check LoRA ``target_modules`` against the model; return them or raise :class:`LabError`."""
+    if target_modules == "all-linear":
+        return target_modules
+    if isinstance(target_modules, str):
+        target_modules = [target_modules]
+    targets = list(target_modules or [])
+    real = linear_module_names(model)
+    if not targets:
+        raise LabError("no target modules given.", f"pick some of this model's linear layers: {', '.join(real)}.")
+    unknown = [t for t in targets if t not in real]
+    if unknown:
+        raise LabError(f"target module(s) {', '.join(map(repr, unknown))} do not exist in this "
+                       f"{type(model).__name__}.",
+                       f"use names of its linear layers: {', '.join(real)} (or 'all-linear').")
+    return targets
+
+
+def validate_rank(r: Any) -> int:
+    """A LoRA rank must be a positive int; rank 0 adds nothing to train."""
+    if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
+        raise LabError(f"LoRA rank r={r!r} is not a positive integer.",
+                       "use r >= 1 (4 to 16 is typical; the adapter grows linearly with r).")
+    return r
+
+
+def validate_dataset(dataset: Any, fields: Sequence[str] = FIELDS) -> None:
+    """Raise :class:`LabError` when ``dataset`` lacks a field the trainer needs (it names them)."""
+    cols = list(getattr(dataset, "column_names", None) or (dataset[0].keys() if len(dataset) else []))
+    if len(dataset) == 0:
+        raise LabError("the dataset is empty.", "build it with labkit.finetune.build_datasets(tok).")
+    missing = [f for f in fields if f not in cols]
+    if missing:
+        raise LabError(f"the dataset has no field(s) {', '.join(map(repr, missing))} (it has: {', '.join(cols)}).",
+                       f"a prompt-completion dataset needs {' and '.join(map(repr, fields))}: "
+                       "rename your columns, or build it with labkit.finetune.doubling_rows.")
+
+
+def lora_config(model: Any, target_modules: Any = ALL_PROJECTIONS, r: int = 8, alpha: int | None = None,
+                dropout: float = 0.0) -> Any:
+    """A validated ``peft.LoraConfig`` for causal-LM training (``lora_alpha`` defaults to ``2 * r``)."""
+    from peft import LoraConfig
+
+    targets = validate_targets(model, target_modules)
+    r = validate_rank(r)
+    return LoraConfig(r=r, lora_alpha=alpha if alpha is not None else 2 * r, lora_dropout=dropout,
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+
+
+def validate_setup(model: Any, *, target_modules: Any = ALL_PROJECTIONS, r: int = 8, dataset: Any = None,
+                   precision: str = "fp32") -> None:
+    """All the checks at once, before any training starts (each raises :class:`LabError`)."""
+    from .quant import require_bnb
+
+    require_bnb(precision)
+    validate_targets(model, target_modules)
+    validate_rank(r)
+    if dataset is not None:
+        validate_dataset(dataset)
+
+
+# --------------------------------------------------------------------------- numbers
+def param_counts(model: Any) -> dict[str, Any]:
+    """``{"trainable", "total", "share"}``; 4-bit weights are counted as parameters, not bytes."""
+    if hasattr(model, "get_nb_trainable_parameters"):   # PEFT: corrects for packed 4-bit tensors
+        trainable, total = model.get_nb_trainable_parameters()
+    else:
+        seen: set[int] = set()
+        trainable = total = 0
+        for p in model.parameters():
+            if p.data_ptr() in seen:
+                continue
+            seen.add(p.data_ptr())
+            n = p.numel() * (2 if type(p).__name__ == "Params4bit" else 1)
+            total += n
+            trainable += n if p.requires_grad else 0
+    return {"trainable": int(trainable), "total": int(total), "share": trainable / total if total else 0.0}
+
+
+def adapter_size(path: str | Path) -> int:
+    """Bytes on disk of a saved adapter directory (``save_pretrained`` output)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise LabError(f"{path} is not a directory.", "pass the folder given to model.save_pretrained().")
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def training_memory(model: Any, optimizer_states: int = 2) -> dict[str, Any]:
+    """The memory training needs, measured where it can be and computed where it cannot.
+
+    On a CUDA GPU: ``torch.cuda.max_memory_allocated()`` (reset it before training with
+    ``torch.cuda.reset_peak_memory_stats()``).  On CPU the process's resident memory mixes the
+    model with Python, the tokenizer and caches, so the figure is computed instead: parameter
+    bytes (frozen and trainable, quantization constants included) + one gradient per trainable
+    parameter + ``optimizer_states`` fp32 tensors per trainable parameter (AdamW keeps 2).
+    Activations are not in the CPU figure.
+    """
+    import torch
+
+    from .quant import total_bytes
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    grads = sum(p.numel() * p.element_size() for p in trainable)
+    states = sum(p.numel() * 4 * optimizer_states for p in trainable)
+    weights = total_bytes(model)
+    out = {"weights": weights, "gradients": grads, "optimizer_state": states,
+           "computed_total": weights + grads + states}
+    if torch.cuda.is_available():
+        out["cuda_max_allocated"] = torch.cuda.max_memory_allocated()
+        out["how"] = "torch.cuda.max_memory_allocated()"
+    else:
+        out["how"] = "computed: weights + gradients + AdamW state (activations not included)"
+    return out
+
+
+# --------------------------------------------------------------------------- the trainer
+_TRAINER: Any = None
+
+
+def label_only_trainer() -> Any:
+    """The :class:`LabelOnlySFTTrainer` class (trl is imported on first use)."""
+    global _TRAINER
+    if _TRAINER is None:
+        try:
+            import torch.nn.functional as F
+            from trl import SFTTrainer
+        except ImportError:
+            raise LabError("trl is not installed.", 'pip install "trl==1.16.0" (the course extra: '
+                           'pip install "qwen-labs[notebooks]").') from None
+
+        class LabelOnlySFTTrainer(SFTTrainer):
+            """trl's SFTTrainer, but the output layer runs only where a label is.
+
+            A Qwen output layer has 151,936 rows (one per token of the vocabulary).  Projecting
+            every position of every padded sequence through it is most of the cost of a step on
+            a small model, yet with ``completion_only_loss`` only the completion positions have
+            labels.  This ``compute_loss`` runs the transformer body, keeps the hidden states of
+            the labelled positions, and applies the output layer (and the cross-entropy) to those
+            only.  The loss is the same number; trl's ``entropy`` metric is dropped and
+            ``mean_token_accuracy`` is computed on the same positions.  (trl's own fused head
+            does this selection on GPUs with Triton; on CPU it scores every position.)
+            """
+
+            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                labels = inputs["labels"][:, 1:]                  # position t predicts token t+1
+                keep = labels != -100
+                causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+                hidden = causal_lm.model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                                         use_cache=False).last_hidden_state[:, :-1]
+                logits = causal_lm.lm_head(hidden[keep]).float()  # (labelled positions, 151,936)
+                targets = labels[keep]
+                n = keep.sum() if num_items_in_batch is None else num_items_in_batch
+                loss = F.cross_entropy(logits, targets, reduction="sum") / n
+                mode = "train" if model.training else "eval"
+                self._metrics[mode]["mean_token_accuracy"].append((logits.argmax(-1) == targets).float().mean().item())
+                return (loss, None) if return_outputs else loss
+
+        _TRAINER = LabelOnlySFTTrainer
+    return _TRAINER
+
+
+def __getattr__(name: str) -> Any:  # labkit.finetune.LabelOnlySFTTrainer, imported lazily
+    if name == "LabelOnlySFTTrainer":
+        return label_only_trainer()
+    raise AttributeError(name)
+
+
+# --------------------------------------------------------------------------- outputs
+def greedy_outputs(model: Any, tokenizer: Any, conversations: Iterable[list[dict[str, str]]], *,
+                   thinking: bool = False, max_new_tokens: int = 24) -> list[list[int]]:
+    """Greedy new-token ids for each conversation, one batch, left-padded (for exact comparisons)."""
+    import torch
+
+    convs = list(conversations)
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        texts = [_render_prompt(tokenizer, c, thinking) for c in convs]
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
+                                 top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id)
+    finally:
+        tokenizer.padding_side = side
+    return out[:, enc["input_ids"].shape[1]:].tolist()

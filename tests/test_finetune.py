@@ -1,0 +1,149 @@
+"""labkit.finetune: learner mistakes become LabErrors, the data is right, the fast trainer computes
+the same loss as trl's, and a merged adapter answers exactly like base + adapter."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import labkit
+from labkit import finetune, quant
+
+REAL = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
+
+
+@pytest.fixture(scope="module")
+def nano():
+    return labkit.load_model()
+
+
+def test_linear_module_names_are_read_from_the_model(nano):
+    model, _ = nano
+    assert finetune.linear_module_names(model) == REAL
+
+
+def test_a_bad_target_module_lists_the_real_names(nano):
+    model, _ = nano
+    with pytest.raises(labkit.LabError) as err:
+        finetune.lora_config(model, ["q_proj", "query_key_value"])
+    text = str(err.value)
+    assert "'query_key_value'" in text and "'q_proj'" not in text.split("How to fix")[0]
+    assert all(name in text for name in REAL)
+    with pytest.raises(labkit.LabError):
+        finetune.validate_targets(model, [])
+
+
+@pytest.mark.parametrize("r", [0, -4, 2.5, True])
+def test_rank_must_be_a_positive_int(nano, r):
+    with pytest.raises(labkit.LabError, match="rank"):
+        finetune.lora_config(nano[0], r=r)
+
+
+def test_lora_config_defaults(nano):
+    cfg = finetune.lora_config(nano[0], r=4)
+    assert set(cfg.target_modules) == set(finetune.ALL_PROJECTIONS)
+    assert cfg.r == 4 and cfg.lora_alpha == 8 and cfg.task_type == "CAUSAL_LM"
+
+
+def test_a_dataset_without_the_fields_is_named(nano):
+    from datasets import Dataset
+
+    bad = Dataset.from_list([{"instruction": "Double 4.", "output": "4 + 4 = 8"}])
+    with pytest.raises(labkit.LabError) as err:
+        finetune.validate_dataset(bad)
+    assert "'prompt'" in str(err.value) and "'completion'" in str(err.value) and "instruction" in str(err.value)
+    with pytest.raises(labkit.LabError, match="empty"):
+        finetune.validate_dataset(Dataset.from_list([]))
+
+
+def test_4bit_without_bitsandbytes_is_refused(nano, monkeypatch):
+    monkeypatch.setattr(quant, "bnb_status", lambda: (False, "bitsandbytes cannot be imported (test)"))
+    with pytest.raises(labkit.LabError, match="pip install"):
+        finetune.validate_setup(nano[0], precision="nf4")
+    finetune.validate_setup(nano[0], precision="fp32")
+
+
+def test_doubling_rows(nano):
+    _, tok = nano
+    rows = finetune.doubling_rows(tok, 40, seed=3, replay=0.25)
+    assert len(rows) == 50
+    double = [r for r in rows if "Double" in r["prompt"] or "double" in r["prompt"] or "twice" in r["prompt"]]
+    assert len(double) == 40
+    for r in double:
+        assert r["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")   # thinking off
+        n = int(r["completion"].split(" + ")[0])
+        assert r["completion"] == f"{n} + {n} = {2 * n}<|im_end|>"
+    ds = finetune.build_datasets(tok, n_train=8, n_eval=4)
+    assert ds["train"].column_names == ["prompt", "completion"] and len(ds["eval"]) == 4
+
+
+def _trainer(cls, model, tok, data):
+    from trl import SFTConfig
+
+    args = SFTConfig(output_dir="/tmp/qwen-labs-test-ft", max_steps=1, per_device_train_batch_size=4,
+                     completion_only_loss=True, bf16=False, activation_checkpointing=False, use_cpu=True,
+                     report_to="none", save_strategy="no", disable_tqdm=True)
+    return cls(model=model, args=args, train_dataset=data, processing_class=tok,
+               peft_config=finetune.lora_config(model, r=4))
+
+
+def test_label_only_trainer_gives_trl_s_loss(nano):
+    from trl import SFTTrainer
+
+    _, tok = nano
+    data = finetune.build_datasets(tok, n_train=8, n_eval=4, replay=0.5)["train"]
+    losses = []
+    for cls in (SFTTrainer, finetune.LabelOnlySFTTrainer):
+        torch.manual_seed(0)
+        trainer = _trainer(cls, labkit.load_model()[0], tok, data)
+        batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+        trainer.model.train()
+        with torch.no_grad():
+            losses.append(float(trainer.compute_loss(trainer.model, batch)))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+
+
+def test_param_counts_and_adapter_size(nano, tmp_path):
+    from peft import get_peft_model
+
+    model, _ = labkit.load_model()
+    peft_model = get_peft_model(model, finetune.lora_config(model, ["q_proj", "v_proj"], r=4))
+    counts = finetune.param_counts(peft_model)
+    cfg = model.config
+    q = 4 * (cfg.hidden_size + cfg.num_attention_heads * cfg.head_dim)
+    v = 4 * (cfg.hidden_size + cfg.num_key_value_heads * cfg.head_dim)
+    assert counts["trainable"] == cfg.num_hidden_layers * (q + v)
+    assert counts["total"] == sum(p.numel() for p in nano[0].parameters()) + counts["trainable"]
+    peft_model.save_pretrained(tmp_path / "a")
+    size = finetune.adapter_size(tmp_path / "a")
+    assert counts["trainable"] * 4 < size < counts["trainable"] * 4 + 20_000
+    mem = finetune.training_memory(peft_model)
+    assert mem["optimizer_state"] == 2 * mem["gradients"] == 2 * 4 * counts["trainable"]
+    with pytest.raises(labkit.LabError):
+        finetune.adapter_size(tmp_path / "missing")
+
+
+def test_merged_outputs_equal_base_plus_adapter(nano, tmp_path):
+    from peft import PeftModel, get_peft_model
+
+    from labkit import nano as nano_mod
+
+    _, tok = nano
+    model, _ = labkit.load_model()
+    peft_model = get_peft_model(model, finetune.lora_config(model, r=4))
+    torch.manual_seed(0)
+    with torch.no_grad():                      # a non-zero update, so the adapter changes the answers
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    import random
+
+    rng = random.Random(1)
+    questions = [nano_mod.double_sample(rng, held_out=True).messages for _ in range(6)]
+    reloaded = PeftModel.from_pretrained(labkit.load_model()[0], tmp_path / "adapter").eval()
+    with_adapter = finetune.greedy_outputs(reloaded, tok, questions)
+    base_out = finetune.greedy_outputs(labkit.load_model()[0], tok, questions)
+    assert with_adapter != base_out                       # the adapter does something
+    merged = reloaded.merge_and_unload()
+    assert not any("lora" in n for n, _ in merged.named_modules())
+    assert finetune.greedy_outputs(merged, tok, questions) == with_adapter
