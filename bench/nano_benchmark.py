@@ -200,7 +200,7 @@ The tokenizer (18.7 MB `tokenizer.json`) loads in {r['tokenizer_load_seconds']} 
 
 ## Training
 {t.get('steps')} steps of {t.get('batch')} conversations, AdamW lr {t.get('lr')}, seed {t.get('seed')}:
-{t.get('train_seconds')} s on {t.get('threads')} CPU threads. Rebuild: `python -m labkit.train_nano --out DIR`.
+{t.get('train_seconds')} s on {t.get('threads')} CPU threads. Rebuild: `python -m labkit.train_nano --out DIR` (the defaults are the settings above).
 The loss covers the full vocabulary exactly (the unused rows are tied to one vector, so their
 logits merge into one class), which is why sampling stays on the curriculum's tokens.
 

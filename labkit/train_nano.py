@@ -196,11 +196,11 @@ def export(compact, vocab: list[int], out: Path, history: list, meta: dict) -> N
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "nano_model")
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1, help="1 reproduces the shipped weights")
     ap.add_argument("--checkpoint-every", type=int, default=0)
     ap.add_argument("--init", type=Path, default=None, help="continue training from an exported model")
     args = ap.parse_args(argv)
