@@ -32,8 +32,8 @@ def _render_prompt(tokenizer: Any, messages: list[dict[str, str]], thinking: boo
                                          enable_thinking=thinking)
 
 
-def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, replay: float = 0.25,
-                  replay_thinking: float = 0.5) -> list[dict[str, str]]:
+def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, replay: float = 0.5,
+                  replay_thinking: float = 0.75) -> list[dict[str, str]]:
     """``n`` doubling examples plus ``round(n * replay)`` ordinary arithmetic ones, shuffled.
 
     Each row is ``{"prompt": <chat-template text up to the assistant's turn>, "completion":
@@ -65,9 +65,12 @@ def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, replay: float = 0.25
     return rows
 
 
-def build_datasets(tokenizer: Any, n_train: int = 640, n_eval: int = 64, seed: int = 0, *,
-                   replay: float = 0.25) -> dict[str, Any]:
+def build_datasets(tokenizer: Any, n_train: int = 320, n_eval: int = 32, seed: int = 0, *,
+                   replay: float = 0.5, replay_thinking: float = 0.75) -> dict[str, Any]:
     """``{"train": Dataset, "eval": Dataset}`` built locally with ``datasets.Dataset.from_list``.
+
+    The defaults are notebook 05's recipe: ``n_train`` doubling rows plus half as many replay rows,
+    three quarters of those with the worked scratchpad (the skill most at risk).
 
     The eval split is doubling only (other numbers than train: another seed), to watch the
     new skill's loss during training; held-out accuracy is measured apart with
@@ -75,7 +78,7 @@ def build_datasets(tokenizer: Any, n_train: int = 640, n_eval: int = 64, seed: i
     """
     from datasets import Dataset
 
-    train = Dataset.from_list(doubling_rows(tokenizer, n_train, seed, replay=replay))
+    train = Dataset.from_list(doubling_rows(tokenizer, n_train, seed, replay=replay, replay_thinking=replay_thinking))
     evals = Dataset.from_list(doubling_rows(tokenizer, n_eval, seed + 1, replay=0.0))
     return {"train": train, "eval": evals}
 
@@ -84,7 +87,8 @@ def build_datasets(tokenizer: Any, n_train: int = 640, n_eval: int = 64, seed: i
 def linear_module_names(model: Any) -> list[str]:
     """The names LoRA can target: leaf names of the model's ``nn.Linear`` layers, output head excluded.
 
-    Read from the model itself (4-bit and int8 layers included), e.g. for Qwen3
+    Read from the model itself (4-bit and int8 layers, and layers already wrapped by peft,
+    included), e.g. for Qwen3
     ``['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']``.
     """
     import torch.nn as nn
@@ -93,9 +97,12 @@ def linear_module_names(model: Any) -> list[str]:
     names = set()
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear) and module is not head and not name.endswith("lm_head"):
-            if ".lora_" in name or name.split(".")[-1] in ("base_layer",):
+            if ".lora_" in name:                      # a LoRA adapter's own A/B matrices
                 continue
-            names.add(name.split(".")[-1])
+            parts = name.split(".")
+            if parts[-1] == "base_layer":             # a layer already wrapped by peft
+                parts = parts[:-1]
+            names.add(parts[-1])
     return sorted(names)
 
 

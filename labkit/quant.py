@@ -135,6 +135,26 @@ def load_quantized(precision: str = "nf4", model_id: str | None = None, *, compu
     return load_model(model_id, quantization_config=bnb_config(precision, compute_dtype), **kwargs)
 
 
+def keep_4bit_trainable(model: Any) -> int:
+    """Keep bitsandbytes' 4-bit layers on their trainable code path on a CPU; return how many were set.
+
+    On a CPU with AVX512-BF16, bitsandbytes 0.50 repacks a ``Linear4bit`` weight into a CPU-only
+    layout the first time the layer runs in eval mode without gradients (an evaluation, a
+    ``generate()`` call), and from then on every forward, in training too, goes through a kernel
+    (``gemv_4bit``) that has no backward.  PyTorch warns ("an autograd kernel was not registered
+    ... silently incorrect behavior") and the gradients through the 4-bit layers are lost, so QLoRA
+    after any evaluation trains on wrong gradients (notebook 05 measures it).  Turning the
+    layers' ``support_avx512bf16_for_cpu`` flag off keeps the dequantize-and-matmul path, which has
+    a backward.  Call it before training; it changes nothing on a GPU.
+    """
+    n = 0
+    for module in model.modules():
+        if type(module).__name__ in ("Linear4bit", "LinearNF4", "LinearFP4") and hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            n += 1
+    return n
+
+
 # --------------------------------------------------------------------------- memory
 def _tensor_bytes(t: Any) -> int:
     return int(t.numel() * t.element_size()) if t is not None else 0

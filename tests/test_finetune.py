@@ -147,3 +147,13 @@ def test_merged_outputs_equal_base_plus_adapter(nano, tmp_path):
     merged = reloaded.merge_and_unload()
     assert not any("lora" in n for n, _ in merged.named_modules())
     assert finetune.greedy_outputs(merged, tok, questions) == with_adapter
+
+
+def test_linear_module_names_see_through_peft_and_4bit(nano):
+    from peft import get_peft_model
+
+    model, _ = labkit.load_model()
+    wrapped = get_peft_model(model, finetune.lora_config(model, ["q_proj"], r=2))
+    assert finetune.linear_module_names(wrapped) == REAL
+    if quant.bnb_status()[0]:
+        assert finetune.linear_module_names(quant.load_quantized("nf4")[0]) == REAL

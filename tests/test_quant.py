@@ -138,3 +138,32 @@ def test_gguf_round_trip(fp32, tmp_path):
     assert 0 < err <= w.abs().max() / 127 + 1e-6                         # Q8_0: within one step of its block scale
     with pytest.raises(labkit.LabError):
         quant.write_gguf(model, tmp_path / "x.gguf", "Q3_X")
+
+
+@needs_bnb
+def test_keep_4bit_trainable_keeps_gradients_through_an_evaluation():
+    from peft import get_peft_model
+
+    from labkit import finetune
+
+    model, tok = quant.load_quantized("nf4")
+    assert quant.keep_4bit_trainable(model) == 6 * 7          # every Linear4bit of the nano model
+    peft_model = get_peft_model(model, finetune.lora_config(model, r=4))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+    batch = tok(["<|im_start|>user\nDouble 47.<|im_end|>\n<|im_start|>assistant\n47 + 47 = 94"], return_tensors="pt")
+
+    def grads():
+        peft_model.train()
+        peft_model.zero_grad()
+        peft_model(**batch, labels=batch["input_ids"]).loss.backward()
+        return torch.cat([p.grad.flatten() for p in peft_model.parameters() if p.requires_grad])
+
+    first = grads()
+    peft_model.eval()
+    with torch.no_grad():
+        peft_model(**batch)        # an evaluation: without the fix, bitsandbytes repacks the weights here
+    assert torch.allclose(grads(), first, rtol=1e-5, atol=1e-7)
