@@ -15,7 +15,7 @@ from labkit import LabError  # noqa: E402
 from labkit import tokens as T  # noqa: E402
 from labkit.seed_texts import SEED_EXCERPTS, SEED_FILES  # noqa: E402
 
-SEEDS = Path(os.environ.get("QWEN_LABS_SEEDS", "/work/shared/seeds"))
+SEEDS = Path(os.environ.get("QWEN_LABS_SEEDS", Path(__file__).resolve().parents[2] / "shared" / "seeds"))
 NON_LATIN_SEED = ("he", "uk", "bg", "fa")
 
 
