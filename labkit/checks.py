@@ -451,7 +451,8 @@ check_nf4_config = exercise(
     expects="a transformers BitsAndBytesConfig: 4-bit, quant type 'nf4', double quantization on, compute dtype "
             "torch.bfloat16",
     hint="BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=..., bnb_4bit_use_double_quant=..., "
-         "bnb_4bit_compute_dtype=...); the compute dtype is a torch dtype, not a string",
+         "bnb_4bit_compute_dtype=...); NF4 is a quant type (the default is fp4), and double quantization is off "
+         "unless you turn it on",
     where="notebook 04, section 2 'The seed's memory-optimization code'")
 check_embedding_share = exercise(
     "embedding_share", predicate=lambda x: isinstance(x, float) and abs(x - _embedding_share_04()) < 1e-3,

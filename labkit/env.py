@@ -38,6 +38,7 @@ PINNED: dict[str, str] = {
     "jupyterlab": "4.6.6",
     "fastapi": "0.163.2",
     "uvicorn": "0.54.0",
+    "gguf": "0.19.0",
     # extra [dev]
     "pytest": "9.2.0",
     "nbformat": "5.11.1",

@@ -1,10 +1,10 @@
 """LoRA fine-tuning on the course's local data, with the checks and the numbers notebook 05 needs.
 
 * :func:`doubling_rows` / :func:`build_datasets`: the held-out skill of the nano model
-  (``Double 47.`` -> ``47 + 47 = 94``) as a **prompt-completion** dataset of text already
-  rendered with the chat template (thinking off), mixed with some ordinary arithmetic
-  ("replay", so the old skill is not forgotten); built with ``datasets.Dataset.from_list``,
-  no Hub.
+  (``Double 47.`` -> ``47 + 47 = 94``, worked in the thinking scratchpad) as a
+  **prompt-completion** dataset of text already rendered with the chat template, mixed with
+  some ordinary arithmetic ("replay", so the old skill is not forgotten); built with
+  ``datasets.Dataset.from_list``, no Hub.
 * :func:`lora_config`, :func:`validate_targets`, :func:`validate_dataset`, :func:`validate_setup`:
   a learner's mistakes (a module Qwen3 does not have, rank 0, missing fields, 4-bit without a
   working bitsandbytes) become a :class:`~labkit.LabError` that names the fix.
@@ -32,16 +32,19 @@ def _render_prompt(tokenizer: Any, messages: list[dict[str, str]], thinking: boo
                                          enable_thinking=thinking)
 
 
-def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, replay: float = 0.5,
+def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, thinking: bool = True, replay: float = 0.5,
                   replay_thinking: float = 0.75) -> list[dict[str, str]]:
     """``n`` doubling examples plus ``round(n * replay)`` ordinary arithmetic ones, shuffled.
 
     Each row is ``{"prompt": <chat-template text up to the assistant's turn>, "completion":
-    <what the model must write>}``.  Doubling prompts are rendered with ``enable_thinking=False``
-    (the template's empty think block is part of the prompt), so the completion is just
-    ``47 + 47 = 94<|im_end|>``.  Replay rows come from the nano curriculum
-    (:func:`labkit.nano.training_sample`, arithmetic only), ``replay_thinking`` of them with the
-    worked scratchpad.  Doubling numbers come from the training split only.
+    <what the model must write>}``, rendered by :func:`labkit.nano.render`.  With ``thinking``
+    (the skill's target mode) the prompt leaves the assistant's turn open and the completion
+    works the sum ``47 + 47`` in the scratchpad before answering:
+    ``<think>\n7+7+0=14, carry 1 → 4\n...\n</think>\n\n47 + 47 = 94<|im_end|>``.  Without it
+    the template's empty think block is part of the prompt and the completion is the answer alone.
+    Replay rows come from the nano curriculum (:func:`labkit.nano.training_sample`, arithmetic
+    only), ``replay_thinking`` of them with the worked scratchpad.  Doubling numbers come from
+    the training split only.
     """
     from . import nano
 
@@ -49,10 +52,9 @@ def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, replay: float = 0.5,
         raise LabError("n and replay must be >= 0.")
     rng = random.Random(seed)
     rows = []
-    for conv in nano.double_dataset(n, seed):
-        *prompt_msgs, answer = conv["messages"]
-        rows.append({"prompt": _render_prompt(tokenizer, prompt_msgs),
-                     "completion": answer["content"] + "<|im_end|>"})
+    for _ in range(n):
+        prompt, target = nano.render(nano.double_sample(rng, thinking=thinking), tokenizer)
+        rows.append({"prompt": prompt, "completion": target})
     k = round(n * replay)
     while k > 0:
         s = nano.training_sample(rng)
@@ -65,21 +67,20 @@ def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, replay: float = 0.5,
     return rows
 
 
-def build_datasets(tokenizer: Any, n_train: int = 320, n_eval: int = 32, seed: int = 0, *,
+def build_datasets(tokenizer: Any, n_train: int = 320, n_eval: int = 32, seed: int = 0, *, thinking: bool = True,
                    replay: float = 0.5, replay_thinking: float = 0.75) -> dict[str, Any]:
     """``{"train": Dataset, "eval": Dataset}`` built locally with ``datasets.Dataset.from_list``.
 
-    The defaults are notebook 05's recipe: ``n_train`` doubling rows plus half as many replay rows,
-    three quarters of those with the worked scratchpad (the skill most at risk).
-
+    ``n_train`` doubling rows plus ``replay`` times as many replay rows (:func:`doubling_rows`).
     The eval split is doubling only (other numbers than train: another seed), to watch the
     new skill's loss during training; held-out accuracy is measured apart with
-    ``labkit.nano.evaluate(..., task="double")``.
+    ``labkit.nano.evaluate(..., task="double", thinking=thinking)``.
     """
     from datasets import Dataset
 
-    train = Dataset.from_list(doubling_rows(tokenizer, n_train, seed, replay=replay, replay_thinking=replay_thinking))
-    evals = Dataset.from_list(doubling_rows(tokenizer, n_eval, seed + 1, replay=0.0))
+    train = Dataset.from_list(doubling_rows(tokenizer, n_train, seed, thinking=thinking, replay=replay,
+                                            replay_thinking=replay_thinking))
+    evals = Dataset.from_list(doubling_rows(tokenizer, n_eval, seed + 1, thinking=thinking, replay=0.0))
     return {"train": train, "eval": evals}
 
 

@@ -13,6 +13,7 @@
   (computed from :mod:`labkit.architectures`; MoE experts stay bf16 under bitsandbytes).
 * :func:`write_gguf` / :func:`read_gguf`: a real GGUF file (the ``gguf`` package of llama.cpp)
   of a model's weights, quantized to Q8_0 or Q4_0, and read back.
+* :func:`keep_4bit_trainable`: QLoRA on a CPU without silently wrong gradients (see its docstring).
 
 On CPU, bitsandbytes >= 0.49 runs int8 and 4-bit layers (slowly: they are made for GPUs).
 """
@@ -33,8 +34,6 @@ BNB_MIN_CPU = "0.49.0"      # first release whose CPU backend runs int8 and 4-bi
 MOE_NOTE = ("bitsandbytes quantizes nn.Linear modules only: the fused 3-D expert tensors of Qwen3-MoE in "
             "transformers 5.x stay bf16 (see labkit.architectures.weight_memory_gb), so a 4-bit Qwen3-30B-A3B "
             "is far larger than a quarter of its bf16 size.")
-
-
 
 
 class _DropInt8CastNotice(logging.Filter):
@@ -73,7 +72,8 @@ def bnb_status() -> tuple[bool, str]:
     if torch.cuda.is_available():
         return True, f"bitsandbytes {version} on CUDA"
     if _vtuple(version) < _vtuple(BNB_MIN_CPU):
-        return False, f"bitsandbytes {version} has no complete CPU backend (int8 and 4-bit on CPU need >= {BNB_MIN_CPU})"
+        return False, (f"bitsandbytes {version} has no complete CPU backend "
+                       f"(int8 and 4-bit on CPU need >= {BNB_MIN_CPU})")
     if "cpu" not in getattr(bnb, "supported_torch_devices", {"cpu"}):
         return False, f"bitsandbytes {version} does not list the CPU as a supported device"
     return True, f"bitsandbytes {version} on CPU (supported since {BNB_MIN_CPU}; slow, made for GPUs)"
@@ -149,7 +149,8 @@ def keep_4bit_trainable(model: Any) -> int:
     """
     n = 0
     for module in model.modules():
-        if type(module).__name__ in ("Linear4bit", "LinearNF4", "LinearFP4") and hasattr(module, "support_avx512bf16_for_cpu"):
+        if type(module).__name__ in ("Linear4bit", "LinearNF4", "LinearFP4") \
+                and hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = False
             n += 1
     return n
@@ -313,13 +314,13 @@ def decode_speed(model: Any, tokenizer: Any, *, new_tokens: int = 32, repeats: i
 
 def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | None = None, *,
                        eval_n: int = 40, thinking: bool = True, compute_dtype: Any = None,
-                       prompts: Sequence[str] | None = None, decode_tokens: int = 32,
+                       prompts: Sequence[str] | None = None, decode_tokens: int = 32, decode_repeats: int = 3,
                        progress: bool = True) -> Any:
     """Load the model once per precision and measure everything in one run; returns a DataFrame.
 
-    Columns: ``precision``, ``footprint_mb`` (``get_memory_footprint()``), ``weights_mb``
-    (that plus the quantization constants), ``load_s``, ``decode_tok_s`` and ``speed_ratio``
-    (vs the first precision, the baseline), ``accuracy`` (:func:`labkit.nano.evaluate`,
+    Columns: ``precision``, ``footprint_mb`` (``get_memory_footprint()``), ``weights_mb`` (that
+    plus the quantization constants; both right after loading), ``load_s``, ``decode_tok_s`` and
+    ``speed_ratio`` (vs the first precision, the baseline), ``accuracy`` (:func:`labkit.nano.evaluate`,
     ``eval_n`` held-out problems) and ``kl_vs_baseline`` (:func:`kl_divergence`, nats).
     A precision bitsandbytes cannot give here is reported in ``note``, not raised.  Default
     precisions: all of :data:`PRECISIONS` on CPU (float32 first), bf16 then the bitsandbytes ones on a GPU.
@@ -347,13 +348,14 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
         t0 = time.perf_counter()
         model, tok = load_quantized(precision, model_id, compute_dtype=compute_dtype)
         load_s = time.perf_counter() - t0
+        # memory first: on a CPU bitsandbytes repacks 4-bit weights at the first inference (keep_4bit_trainable)
+        footprint, weights = model.get_memory_footprint(), total_bytes(model)
         if prompts is None:
             prompts = kl_prompts(tok)
-        speed = decode_speed(model, tok, new_tokens=decode_tokens)
+        speed = decode_speed(model, tok, new_tokens=decode_tokens, repeats=decode_repeats)
         acc = nano.evaluate(model, tok, thinking=thinking, n=eval_n, progress=progress).accuracy
-        row = {"precision": precision, "footprint_mb": model.get_memory_footprint() / 1e6,
-               "weights_mb": total_bytes(model) / 1e6, "load_s": load_s, "decode_tok_s": speed,
-               "accuracy": acc, "note": ""}
+        row = {"precision": precision, "footprint_mb": footprint / 1e6, "weights_mb": weights / 1e6,
+               "load_s": load_s, "decode_tok_s": speed, "accuracy": acc, "note": ""}
         if baseline is None:
             baseline = (model, speed)
             row.update(speed_ratio=1.0, kl_vs_baseline=0.0)

@@ -157,3 +157,33 @@ def test_linear_module_names_see_through_peft_and_4bit(nano):
     assert finetune.linear_module_names(wrapped) == REAL
     if quant.bnb_status()[0]:
         assert finetune.linear_module_names(quant.load_quantized("nf4")[0]) == REAL
+
+
+def test_exercise_checks_of_notebook_05(nano, capsys):
+    from labkit import checks
+
+    _, tok = nano
+    assert checks.check_lora_targets(["q_proj", "v_proj"]) is False                      # peft's default only
+    assert checks.check_lora_targets(REAL) is True
+    assert checks.check_trainable_params(6 * 4 * (64 + 128 + 64 + 64)) is True
+    hand_written = {"prompt": "<|im_start|>user\nDouble 21.<|im_end|>\n<|im_start|>assistant\n",
+                    "completion": "21 + 21 = 42<|im_end|>"}
+    assert checks.check_doubling_row(hand_written) is False                              # no empty think block
+    out = capsys.readouterr().out
+    assert out.count("❌") == 2 and "Hint:" in out and "notebook 05" in out
+    checks.reset()
+
+
+def test_exercise_checks_of_notebook_04(capsys):
+    from transformers import BitsAndBytesConfig
+
+    from labkit import checks
+
+    assert checks.check_nf4_config(BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                      bnb_4bit_use_double_quant=True,
+                                                      bnb_4bit_compute_dtype="bfloat16")) is True
+    assert checks.check_nf4_config(BitsAndBytesConfig(load_in_4bit=True)) is False       # fp4, no double quant
+    assert checks.check_largest_nf4_fit("Qwen3-14B") is False
+    assert checks.check_embedding_share(95.6) is False                                   # a percentage, not a share
+    assert "Hint:" in capsys.readouterr().out
+    checks.reset()
