@@ -64,7 +64,7 @@ def test_4bit_without_bitsandbytes_is_refused(nano, monkeypatch):
 
 def test_doubling_rows(nano):
     _, tok = nano
-    rows = finetune.doubling_rows(tok, 40, seed=3, replay=0.25)
+    rows = finetune.doubling_rows(tok, 40, seed=3, replay=0.25, thinking=False)
     assert len(rows) == 50
     double = [r for r in rows if "Double" in r["prompt"] or "double" in r["prompt"] or "twice" in r["prompt"]]
     assert len(double) == 40
