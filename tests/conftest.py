@@ -26,6 +26,11 @@ def notebook_runs(pytestconfig: pytest.Config) -> dict:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    lines = getattr(config, "qwen_labs_reports", [])  # the load test's figures, shown in the CI log
+    if lines:
+        terminalreporter.section("load test against transformers serve")
+        for line in lines:
+            terminalreporter.write_line(line)
     runs = config.stash.get(NOTEBOOK_RUNS, {})
     if not runs:
         return

@@ -25,10 +25,11 @@ def server():
         assert not handle.alive(), "the server is still running after stop()"
 
 
-def test_load_test_loses_nothing(server):
+def test_load_test_loses_nothing(server, request):
     r = serving.load_test(server.base_url, server.model, n_clients=N_CLIENTS,
                           requests_per_client=REQUESTS_PER_CLIENT, timeout=60, max_tokens=12)
     print(f"\n{r}")
+    request.config.qwen_labs_reports = [*getattr(request.config, "qwen_labs_reports", []), f"load test: {r}"]
     assert r.requests == N_CLIENTS * REQUESTS_PER_CLIENT
     assert r.lost == 0, r.errors[:5]
     assert r.ok == r.requests and len(r.latencies_s) == r.ok
