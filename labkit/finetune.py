@@ -231,6 +231,7 @@ def label_only_trainer() -> Any:
     global _TRAINER
     if _TRAINER is None:
         try:
+            import torch
             import torch.nn.functional as F
             from trl import SFTTrainer
         except ImportError:
@@ -245,10 +246,15 @@ def label_only_trainer() -> Any:
             a small model, yet with ``completion_only_loss`` only the completion positions have
             labels.  This ``compute_loss`` runs the transformer body, keeps the hidden states of
             the labelled positions, and applies the output layer (and the cross-entropy) to those
-            only.  The loss is the same number; trl's ``entropy`` metric is dropped and
-            ``mean_token_accuracy`` is computed on the same positions.  (trl's own fused head
-            does this selection on GPUs with Triton; on CPU it scores every position.)
+            only, ``chunk_size`` positions at a time: a (32, 151,936) float32 block is 19 MB, small
+            enough for the allocator to reuse, where one block for all positions is mapped fresh
+            from the OS (and zeroed) at every step.  The loss is the same number; trl's
+            ``entropy`` metric is dropped and ``mean_token_accuracy`` is computed on the same
+            positions.  (trl's own fused head does this selection on GPUs with Triton; on CPU it
+            scores every position.)
             """
+
+            chunk_size = 32
 
             def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
                 labels = inputs["labels"][:, 1:]                  # position t predicts token t+1
@@ -256,12 +262,16 @@ def label_only_trainer() -> Any:
                 causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
                 hidden = causal_lm.model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
                                          use_cache=False).last_hidden_state[:, :-1]
-                logits = causal_lm.lm_head(hidden[keep]).float()  # (labelled positions, 151,936)
                 targets = labels[keep]
+                loss, correct = hidden.sum() * 0.0, 0               # a batch without labels adds nothing
+                for h, t in zip(hidden[keep].split(self.chunk_size), targets.split(self.chunk_size)):
+                    logits = causal_lm.lm_head(h).float()        # (chunk, 151,936): labelled positions only
+                    loss = loss + F.cross_entropy(logits, t, reduction="sum")
+                    correct += int((logits.argmax(-1) == t).sum())
                 n = keep.sum() if num_items_in_batch is None else num_items_in_batch
-                loss = F.cross_entropy(logits, targets, reduction="sum") / n
+                loss = loss / torch.as_tensor(n).clamp(min=1)
                 mode = "train" if model.training else "eval"
-                self._metrics[mode]["mean_token_accuracy"].append((logits.argmax(-1) == targets).float().mean().item())
+                self._metrics[mode]["mean_token_accuracy"].append(correct / max(int(keep.sum()), 1))
                 return (loss, None) if return_outputs else loss
 
         _TRAINER = LabelOnlySFTTrainer

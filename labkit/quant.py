@@ -135,6 +135,41 @@ def load_quantized(precision: str = "nf4", model_id: str | None = None, *, compu
     return load_model(model_id, quantization_config=bnb_config(precision, compute_dtype), **kwargs)
 
 
+def load_weights(precision: str = "nf4", model_id: str | None = None, *, compute_dtype: Any = None,
+                 dtype: Any = None) -> Any:
+    """The model alone, loaded as :func:`load_quantized` loads it, without the tokenizer.
+
+    For notebooks that load the same model several times: Qwen's tokenizer takes a second or
+    two to load, the nano model's weights a fraction of that.  ``dtype`` overrides the dtype of
+    the parts bitsandbytes leaves alone (e.g. bf16, to see what ``prepare_model_for_kbit_training``
+    upcasts).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from .models import NANO_DIR, resolve_model_id
+
+    _check_precision(precision)
+    target = resolve_model_id(model_id)
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    kwargs: dict[str, Any] = {}
+    if precision in dtypes:
+        dtype = dtypes[precision]
+    else:
+        kwargs["quantization_config"] = bnb_config(precision, compute_dtype)
+    if dtype is None:
+        is_nano = Path(target).resolve() == NANO_DIR.resolve()
+        dtype = torch.float32 if is_nano and not torch.cuda.is_available() else "auto"
+    if torch.cuda.is_available():
+        kwargs["device_map"] = "auto"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype, **kwargs)
+    except OSError as exc:
+        raise LabError(f"could not load {target!r}: {str(exc).splitlines()[0]}",
+                       "check the model id and your connection, or use the offline profile.") from None
+    return model.eval()
+
+
 def keep_4bit_trainable(model: Any) -> int:
     """Keep bitsandbytes' 4-bit layers on their trainable code path on a CPU; return how many were set.
 
@@ -332,12 +367,16 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
 
     from . import nano
 
+    from transformers import AutoTokenizer
+
+    from .models import resolve_model_id
+
     if precisions is None:
         precisions = ("bf16",) + PRECISIONS[2:] if torch.cuda.is_available() else PRECISIONS
     precisions = list(precisions)
     rows: list[dict[str, Any]] = []
     baseline = None
-    tok = None
+    tok = AutoTokenizer.from_pretrained(resolve_model_id(model_id))   # once: the weights are what changes
     for precision in precisions:
         _check_precision(precision)
         try:
@@ -346,7 +385,7 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
             rows.append({"precision": precision, "note": exc.cause})
             continue
         t0 = time.perf_counter()
-        model, tok = load_quantized(precision, model_id, compute_dtype=compute_dtype)
+        model = load_weights(precision, model_id, compute_dtype=compute_dtype)
         load_s = time.perf_counter() - t0
         # memory first: on a CPU bitsandbytes repacks 4-bit weights at the first inference (keep_4bit_trainable)
         footprint, weights = model.get_memory_footprint(), total_bytes(model)

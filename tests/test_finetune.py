@@ -187,3 +187,14 @@ def test_exercise_checks_of_notebook_04(capsys):
     assert checks.check_embedding_share(95.6) is False                                   # a percentage, not a share
     assert "Hint:" in capsys.readouterr().out
     checks.reset()
+
+
+def test_doubling_rows_in_the_thinking_mode(nano):
+    _, tok = nano
+    worked = finetune.doubling_rows(tok, 5, seed=3, thinking=True, replay=0.0)
+    assert len(worked) == 5
+    for r in worked:
+        assert r["prompt"].endswith("<|im_start|>assistant\n")                      # the model opens <think>
+        n = int(r["completion"].split("\n\n")[-1].split(" + ")[0])
+        assert r["completion"].startswith("<think>\n") and "carry" in r["completion"]
+        assert r["completion"].endswith(f"</think>\n\n{n} + {n} = {2 * n}<|im_end|>")

@@ -167,3 +167,13 @@ def test_keep_4bit_trainable_keeps_gradients_through_an_evaluation():
     with torch.no_grad():
         peft_model(**batch)        # an evaluation: without the fix, bitsandbytes repacks the weights here
     assert torch.allclose(grads(), first, rtol=1e-5, atol=1e-7)
+
+
+@needs_bnb
+def test_load_weights_matches_load_quantized(fp32):
+    model = quant.load_weights("fp32")
+    assert next(model.parameters()).dtype == torch.float32
+    assert quant.total_bytes(model) == quant.total_bytes(fp32[0])
+    nf4_bf16 = quant.load_weights("nf4", dtype=torch.bfloat16, compute_dtype=torch.bfloat16)
+    assert type(nf4_bf16.model.layers[0].mlp.up_proj).__name__ == "Linear4bit"
+    assert nf4_bf16.model.embed_tokens.weight.dtype == torch.bfloat16
