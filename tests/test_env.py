@@ -109,3 +109,22 @@ def test_printed_report(monkeypatch, capsys):
     assert re.search(r"^\s+trl\s+not installed$", out, re.M)
     assert re.search(r"^\s+active\s+offline \(", out, re.M)
     assert "FIX: trl is missing" in out
+
+
+@pytest.mark.parametrize("major, expected", [(7, False), (8, True), (9, True)])
+def test_cuda_bf16_needs_compute_capability_8(monkeypatch, major, expected):
+    import torch
+    from labkit.env import cuda_bf16
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: type("P", (), {"major": major})())
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)   # what a T4 reports
+    assert cuda_bf16() is expected
+
+
+def test_cuda_bf16_is_false_without_a_gpu(monkeypatch):
+    import torch
+    from labkit.env import cuda_bf16
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cuda_bf16() is False

@@ -3,10 +3,13 @@
     python tools/run_notebooks.py            # notebooks/
     python tools/run_notebooks.py --all      # notebooks/, exercises/ and solutions/
     python tools/run_notebooks.py --profile hub notebooks/00_setup_and_hardware.ipynb
+    python tools/run_notebooks.py --all --summary-md "$GITHUB_STEP_SUMMARY"   # also append a markdown table
+    python tools/run_notebooks.py --from-times build/notebook_times.json --summary-md "$GITHUB_STEP_SUMMARY"
 
 Executed copies go to build/executed/<folder>/<name>.ipynb and the timings to
 build/notebook_times.json.  Exits with 1 if any notebook fails.  The tests reuse
-:func:`run_notebook`.
+:func:`run_notebook`.  ``--from-times`` runs nothing: it shows the times a run recorded (the CI job
+runs the notebooks through pytest, which records them there).
 """
 from __future__ import annotations
 
@@ -139,13 +142,56 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def summary_markdown(rows: list[dict], title: str) -> str:
+    """A job-summary section: ``title``, the :func:`table` (a GitHub markdown table as it is), the total
+    and the failures."""
+    lines = [f"### {title}", "", table(rows), "", f"total {sum(r['seconds'] for r in rows):.1f} s"]
+    lines += [f"- FAILED `{r['notebook']}`: {r.get('error') or 'see the log'}" for r in rows if r["status"] != "ok"]
+    return "\n".join(lines) + "\n\n"
+
+
+def append_summary(path: str | None, rows: list[dict], title: str) -> None:
+    """Append :func:`summary_markdown` to ``path`` (``$GITHUB_STEP_SUMMARY``); nothing when it is empty."""
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(summary_markdown(rows, title))
+
+
+def rows_from_times(path: Path) -> list[dict]:
+    """The rows recorded in ``path`` (the format of :func:`record_times`)."""
+    data = json.loads(Path(path).read_text()).get("notebooks", {})
+    return [{"notebook": name, "status": r["status"], "seconds": r["seconds"], "profile": r.get("profile"),
+             "error": None} for name, r in data.items()]
+
+
+def _show_times(path: Path, summary: str | None) -> int:
+    try:
+        rows = rows_from_times(path)
+    except (OSError, ValueError) as exc:
+        print(f"no notebook times in {path}: {exc}")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write(f"### notebook times\n\nno notebook times in `{path}` (did the notebook tests run?)\n\n")
+        return 1
+    profiles = ", ".join(sorted({str(r["profile"]) for r in rows}))
+    print(table(rows))
+    append_summary(summary, rows, f"notebook times ({profiles} profile, from {path})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="*", type=Path, help="notebooks to run (default: notebooks/*.ipynb)")
     ap.add_argument("--all", action="store_true", help="also run exercises/ and solutions/")
     ap.add_argument("--profile", default=os.environ.get("QWEN_LABS_PROFILE") or "offline",
                     choices=["offline", "hub", "auto"], help="the profile parameter (default: offline)")
+    ap.add_argument("--summary-md", metavar="PATH",
+                    help='also append the table in markdown to PATH, e.g. "$GITHUB_STEP_SUMMARY" (empty: none)')
+    ap.add_argument("--from-times", metavar="JSON", type=Path,
+                    help="run nothing; show the times recorded in JSON (e.g. build/notebook_times.json)")
     args = ap.parse_args(argv)
+    if args.from_times:
+        return _show_times(args.from_times, args.summary_md)
 
     from tqdm import tqdm
 
@@ -164,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     record_times(rows)
     print(table(rows))
+    append_summary(args.summary_md, rows, f"notebook times ({args.profile} profile, {_machine()})")
     print(f"total {sum(r['seconds'] for r in rows):.1f} s, profile {args.profile}; "
           f"executed copies in {EXECUTED.relative_to(ROOT)}/, times in {TIMES.relative_to(ROOT)}")
     failed = [r for r in rows if r["status"] != "ok"]

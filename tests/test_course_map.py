@@ -1,0 +1,229 @@
+"""tools/course_map.py: README's course map is generated, in sync, timed and computed."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import course_map as cm
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+OUTLINE = ROOT.parent / "shared" / "SEED_OUTLINE.md"
+
+
+def _block(text: str) -> str:
+    assert text.count(cm.START) == 1 and text.count(cm.END) == 1, "README needs one pair of course-map markers"
+    return text.split(cm.START, 1)[1].split(cm.END, 1)[0]
+
+
+def _rows(block: str) -> dict[str, list[str]]:
+    """notebook number -> the cells of its row in the course map table."""
+    rows = {}
+    for line in block.splitlines():
+        m = re.match(r"\| (\d\d) \| \[", line)
+        if m:
+            rows[m.group(1)] = [c.strip() for c in line.strip().strip("|").split(" | ")]
+    return rows
+
+
+def _seconds(cell: str) -> int:
+    m = re.fullmatch(r"(?:(\d+) min )?(\d+) s", cell)
+    assert m, f"not a measured time: {cell!r}"
+    return int(m.group(1) or 0) * 60 + int(m.group(2))
+
+
+def _gb(cell: str) -> float | None:
+    if cell.startswith("none"):
+        return None
+    m = re.match(r"(\d+\.\d\d) GB", cell)
+    assert m, f"not a GPU memory figure: {cell!r}"
+    return float(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def readme_rows() -> dict[str, list[str]]:
+    return _rows(_block((ROOT / "README.md").read_text(encoding="utf-8")))
+
+
+def test_readme_and_guide_are_in_sync_with_the_tool():
+    assert cm.stale() == [], "run: python tools/course_map.py --write"
+    assert cm.main(["--check"]) == 0
+
+
+def test_every_notebook_has_a_row_with_its_measured_time(readme_rows):
+    times = json.loads((ROOT / "docs" / "notebook_times.json").read_text())["notebooks"]
+    assert NOTEBOOKS, "no course notebooks found"
+    assert sorted(readme_rows) == [p.name[:2] for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        rel = path.relative_to(ROOT).as_posix()
+        cells = readme_rows[path.name[:2]]
+        assert f"]({rel})" in cells[1], f"row {path.name[:2]} does not link {rel}"
+        assert "—" not in cells[3]
+        assert _seconds(cells[3]) == round(times[rel]["seconds"]), f"{rel}: README time differs from the times file"
+
+
+def test_times_file_covers_the_course_notebooks_and_nothing_gone():
+    entries = json.loads((ROOT / "docs" / "notebook_times.json").read_text())["notebooks"]
+    course = {p.relative_to(ROOT).as_posix() for p in NOTEBOOKS}
+    assert course <= set(entries), f"no time for {sorted(course - set(entries))}"
+    gone = [name for name in entries if not (ROOT / name).is_file()]
+    assert not gone, f"the times file lists notebooks that no longer exist: {gone}"
+    for name in course:
+        e = entries[name]
+        assert e["status"] == "ok" and e["profile"] == "offline", name
+        assert isinstance(e["seconds"], (int, float)) and e["seconds"] > 0, name
+        assert e["machine"], name
+
+
+def _times_copy(tmp_path: Path, change) -> Path:
+    data = json.loads((ROOT / "docs" / "notebook_times.json").read_text())
+    change(data["notebooks"])
+    path = tmp_path / "times.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: e.pop("notebooks/03_thinking_mode.ipynb"), "03_thinking_mode.ipynb has no time entry"),
+    (lambda e: e.__setitem__("notebooks/99_gone.ipynb", dict(e["notebooks/00_setup_and_hardware.ipynb"])),
+     "notebooks/99_gone.ipynb is listed but no longer exists"),
+    (lambda e: e.__setitem__("exercises/99_gone_exercise.ipynb", dict(e["notebooks/00_setup_and_hardware.ipynb"])),
+     "exercises/99_gone_exercise.ipynb is listed but no longer exists"),
+    (lambda e: e["notebooks/05_lora_and_qlora.ipynb"].update(status="failed"), "did not run to the end"),
+    (lambda e: e["notebooks/01_qwen_family.ipynb"].update(seconds="—"), "has no measured seconds"),
+    (lambda e: e["notebooks/02_chat_and_generation.ipynb"].update(profile="hub"), "not offline"),
+])
+def test_a_missing_extra_or_bad_time_entry_is_refused(tmp_path, capsys, change, message):
+    path = _times_copy(tmp_path, change)
+    with pytest.raises(cm.CourseMapError, match=re.escape(message)):
+        cm.load_times(path)
+    assert cm.main(["--check", "--times", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_times_of_exercises_and_solutions_are_ignored(tmp_path):
+    def add(entries):
+        entries["exercises/00_setup_exercise.ipynb"] = dict(entries["notebooks/00_setup_and_hardware.ipynb"], seconds=1)
+    assert cm.render_readme(_times_copy(tmp_path, add)) == cm.render_readme(cm.TIMES)
+
+
+def test_the_header_names_the_machine_of_the_times_file(tmp_path):
+    path = _times_copy(tmp_path, lambda e: [v.update(machine="TestBox 9000") for v in e.values()])
+    header = next(line for line in cm.render_readme(path).splitlines() if line.startswith("| # |"))
+    assert "measured on TestBox 9000" in header
+    assert "TestBox 9000" in cm.render_guide(path)["timetable"]
+
+
+def test_check_finds_a_stale_readme_and_write_fixes_it(tmp_path):
+    readme, guide = tmp_path / "README.md", tmp_path / "guide.md"
+    shutil.copy(ROOT / "README.md", readme)
+    shutil.copy(cm.GUIDE, guide)
+    assert cm.stale(readme, guide) == []
+    text = readme.read_text(encoding="utf-8")
+    for pattern, new in ((r"\| \d+ s \|", "| 9999 s |"), (r"\d+\.\d\d GB", "0.00 GB")):
+        stale = re.sub(pattern, new, text, count=1)
+        assert stale != text
+        readme.write_text(stale, encoding="utf-8")
+        assert cm.stale(readme, guide) == [readme]
+    guide.write_text(re.sub(r"\| \d+\.\d\d GB \|", "| 0.00 GB |", guide.read_text(encoding="utf-8"), count=1),
+                     encoding="utf-8")
+    assert cm.stale(readme, guide) == [readme, guide]
+    for path, text in cm.updated(readme, guide).items():
+        path.write_text(text, encoding="utf-8")
+    assert cm.stale(readme, guide) == []
+    guide.write_text(guide.read_text(encoding="utf-8").replace(cm.guide_markers("gpu")[1], ""), encoding="utf-8")
+    with pytest.raises(cm.CourseMapError, match="exactly one"):
+        cm.updated(readme, guide)
+
+
+def _expected_gb(number: str) -> float:
+    """The figure of a notebook, added up here from labkit.architectures calls."""
+    from labkit import architectures as A
+
+    spec = cm.HUB_MEMORY[number]
+    total = A.kv_cache_gb(cm._arch(spec.loads[0].model)[0], spec.kv_tokens, spec.kv_batch) + 1.0
+    for load in spec.loads:
+        arch, extra, _ = cm._arch(load.model)
+        dtype = "nf4" if load.precision == "nf4-dq" else load.precision
+        one = A.weight_memory_gb(arch, dtype, double_quant=load.precision == "nf4-dq") + 2 * extra / 1e9
+        if load.fp32_upcast:
+            one += 2 * (A.count_params(arch)["total"] - cm._linear_numel(arch) + extra) / 1e9
+        if load.lora:
+            one += cm.lora_params(load.model, load.lora) * load.lora.bytes_per_param / 1e9
+        total += load.copies * one
+    return total
+
+
+def test_gpu_memory_figures_equal_the_calculator(readme_rows):
+    from labkit import architectures as A
+
+    for num, cells in readme_rows.items():
+        shown = _gb(cells[4])
+        if num in cm.NO_MODEL:
+            assert shown is None, f"notebook {num} loads no model but shows {cells[4]!r}"
+            continue
+        assert shown == pytest.approx(_expected_gb(num), abs=0.005), f"notebook {num}"
+        assert A.GPUS[cells[4].split("fits a ")[1].rstrip(")")].memory_gb >= shown
+    # one model, nothing else: exactly labkit's own memory_needed_gb
+    spec = cm.HUB_MEMORY["03"]
+    assert len(spec.loads) == 1 and spec.loads[0].precision == "bf16" and not spec.loads[0].lora
+    assert _gb(readme_rows["03"][4]) == pytest.approx(
+        A.memory_needed_gb("Qwen3-0.6B", "bf16", context=spec.kv_tokens, batch=spec.kv_batch), abs=0.005)
+    assert cm.allowance_gb() == 1.0
+
+
+def test_lora_parameters_match_peft_arithmetic():
+    # Qwen3-0.6B: hidden 1024, q 1024->2048, k/v 1024->1024, o 2048->1024, MLP 1024<->3072, 28 layers
+    per_layer = 8 * ((1024 + 2048) + 2 * (1024 + 1024) + (2048 + 1024) + 3 * (1024 + 3072))
+    assert cm.lora_params(cm.Q3, cm.LoRA(8, cm.ALL7)) == 28 * per_layer
+    assert cm.lora_params(cm.Q3, cm.LoRA(8, cm.QV)) == 28 * 8 * ((1024 + 2048) + (1024 + 1024))
+
+
+def test_memory_data_follows_what_the_notebooks_load():
+    from labkit.models import DEFAULT_HUB_MODEL
+
+    assert cm.Q3 == DEFAULT_HUB_MODEL
+    for path in NOTEBOOKS:
+        num, source = path.name[:2], _source(path)
+        assert (num in cm.NO_MODEL) != (num in cm.HUB_MEMORY), f"notebook {num}: in exactly one of NO_MODEL, HUB_MEMORY"
+        if num in cm.NO_MODEL:
+            assert "load_model(" not in source and "ForCausalLM.from_pretrained" not in source, num
+            continue
+        for load in cm.HUB_MEMORY[num].loads:
+            assert load.model in source or (load.model == cm.Q3 and "load_model(" in source), (num, load.model)
+            for name in re.findall(r"`(\w+)", load.why):
+                assert name in source, f"notebook {num} has no {name!r} (HUB_MEMORY note)"
+    assert cm.TEACHES.keys() == {p.name[:2] for p in NOTEBOOKS}
+
+
+def _source(path: Path) -> str:
+    return "\n".join("".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"])
+
+
+def test_outcomes_point_at_real_sections_and_checks(readme_rows):
+    from labkit import checks
+
+    block = _block((ROOT / "README.md").read_text(encoding="utf-8"))
+    by_number = {p.name[:2]: p for p in NOTEBOOKS}
+    for outcome in cm.OUTCOMES:
+        assert f"| {outcome.text} |" in block
+        assert outcome.delivered and outcome.checks, outcome.text
+        for d in outcome.delivered:
+            headings = set(re.findall(r"^## (\d+)\.", _source(by_number[d.notebook]), re.M))
+            missing = {str(s) for s in d.sections} - headings
+            assert not missing, f"notebook {d.notebook} has no section(s) {missing} ({outcome.text})"
+        for ex, name in outcome.checks:
+            assert name in checks.REGISTRY, name
+            exercise = next((ROOT / "exercises").glob(f"{ex}_*_exercise.ipynb"))
+            assert f"labkit.checks.check_{name}(" in _source(exercise), f"{exercise.name} does not call check_{name}"
+
+
+@pytest.mark.skipif(not OUTLINE.exists(), reason="the seed outline (../shared/SEED_OUTLINE.md) is not here")
+def test_outcomes_are_the_seed_outlines():
+    line = next(x for x in OUTLINE.read_text(encoding="utf-8").splitlines() if x.startswith("10. Learning outcomes"))
+    listed = [s.strip().rstrip(".") for s in line.split(":", 1)[1].split(";")]
+    assert [o.text for o in cm.OUTCOMES] == listed
