@@ -4,7 +4,7 @@ from .profile import active_profile, choose_profile, set_profile
 from .tokenizer import load_tokenizer
 from .env import cuda_bf16, env_report
 from .notebook import banner, has_gpu, skip_unless
-from . import checks, nano
+from . import checks, nano, quant  # quant: light; installs bitsandbytes' log filters before anything imports it
 from .chat import Reply, chat, generate_batch, split_thinking, validate_messages
 from .models import load_model, nano_path
 

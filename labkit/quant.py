@@ -47,6 +47,19 @@ class _DropInt8CastNotice(logging.Filter):
 logging.getLogger("bitsandbytes.autograd._functions").addFilter(_DropInt8CastNotice())
 
 
+class _DropOptionalCpuKernelNotice(logging.Filter):
+    """On CPUs with AVX512-BF16, importing bitsandbytes 0.50 tries to fetch an optional faster 4-bit
+    kernel from the Hugging Face Hub through the ``kernels`` package and, when it cannot, logs "Failed to
+    load CPU gemm_4bit_forward ... `pip install kernels`".  bitsandbytes' own CPU kernels run instead;
+    the course needs nothing more (and offline the Hub is unreachable anyway), so the notice is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "gemm_4bit_forward from kernels-community" not in record.getMessage()
+
+
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropOptionalCpuKernelNotice())
+
+
 # --------------------------------------------------------------------------- bitsandbytes
 def _vtuple(version: str) -> tuple[int, ...]:
     parts = []

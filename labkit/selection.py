@@ -388,8 +388,9 @@ def selection_form(task: str = "basic", memory_gb: float = 16, hardware: str = "
 
     _check(task, memory_gb, hardware, context_tokens)
     task_w = W.Dropdown(options=[(TASK_LABELS[k], k) for k in TASKS], value=task, description="task")
-    mem_w = W.FloatSlider(value=float(memory_gb), min=1, max=640, step=1, description="memory GB",
-                          continuous_update=False, readout_format=".0f")
+    # a log scale: 4, 16, 24 and 80 GB are as easy to pick as 640
+    mem_w = W.FloatLogSlider(value=float(memory_gb), base=2, min=0, max=9.33, step=0.05, description="memory GB",
+                             continuous_update=False, readout_format=".1f")
     hw_w = W.ToggleButtons(options=list(HARDWARE), value=hardware, description="hardware")
     ctx_w = W.Dropdown(options=[("4K", 4096), ("8K", 8192), ("32K", 32768), ("128K", 131072)],
                        value=context_tokens if context_tokens in (4096, 8192, 32768, 131072) else 8192,
@@ -402,7 +403,7 @@ def selection_form(task: str = "basic", memory_gb: float = 16, hardware: str = "
             recs = recommend(task_w.value, mem_w.value, hw_w.value, ctx_w.value)
             if recs:
                 df = pd.DataFrame(as_rows(recs))[["model", "precision", "memory_gb", "tier", "reason"]]
-                display(df.style.hide(axis="index") if hasattr(df, "style") else df)
+                display(df.style.hide(axis="index").format({"memory_gb": "{:.2f}"}))
             else:
                 print("Nothing from the seed's guide fits. Closest misses:")
             misses = [a for a in assess(task_w.value, mem_w.value, hw_w.value, ctx_w.value) if not a.fits]

@@ -31,6 +31,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.section("load test against transformers serve")
         for line in lines:
             terminalreporter.write_line(line)
+    browser = getattr(config, "qwen_labs_browser", [])  # tests/test_browser.py: the notebooks in JupyterLab
+    if browser:
+        terminalreporter.section("notebooks in JupyterLab (browser test; screenshots in build/browser/)")
+        for line in browser:
+            terminalreporter.write_line(line)
     runs = config.stash.get(NOTEBOOK_RUNS, {})
     if not runs:
         return

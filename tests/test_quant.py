@@ -177,3 +177,17 @@ def test_load_weights_matches_load_quantized(fp32):
     nf4_bf16 = quant.load_weights("nf4", dtype=torch.bfloat16, compute_dtype=torch.bfloat16)
     assert type(nf4_bf16.model.layers[0].mlp.up_proj).__name__ == "Linear4bit"
     assert nf4_bf16.model.embed_tokens.weight.dtype == torch.bfloat16
+
+
+def test_the_optional_cpu_kernel_notice_is_dropped_and_nothing_else(caplog):
+    import logging
+
+    import labkit  # noqa: F401  (installs the filter)
+
+    log = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        log.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you "
+                    "already `pip install kernels`", "No module named 'kernels'")
+        log.warning("some other bitsandbytes warning")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["some other bitsandbytes warning"]
