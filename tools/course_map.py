@@ -11,8 +11,8 @@ Where each column comes from:
   each notebook's first line (``# NN · Title``);
 * "what it teaches": :data:`TEACHES`, one line per notebook, kept here;
 * run time: ``docs/notebook_times.json`` (``--times``), the format ``run_notebooks.record_times``
-  writes; copy the ``notebooks/...`` entries of ``build/notebook_times.json`` there after a
-  ``bash run.sh course`` on an idle machine.  The machine label is read from the file;
+  writes; copy the ``notebooks/...`` entries of ``build/notebook_times.json`` there after the main CI job
+  (``bash .ci/run``) or a ``bash run.sh course`` on an idle machine.  The machine label is read from the file;
 * GPU memory under the hub profile: computed with :mod:`labkit.architectures` (weights, KV cache,
   the 1 GB allowance of ``memory_needed_gb``) from :data:`HUB_MEMORY`, which lists what each
   notebook holds in GPU memory at its peak (read from the notebooks; see each entry's note);
@@ -456,7 +456,8 @@ def render_readme(times_path: Path = TIMES, notebooks: list[Path] | None = None)
         lines.append(f"| {n} | [{title(path)}]({_rel(path)}) | {TEACHES[n]} | {seconds} | {gpu} |")
     total = sum(e["seconds"] for e in times.values())
     lines += ["",
-              f"Run times: `bash run.sh course` executing every cell, {dates} ({fmt_seconds(total)} in all, "
+              f"Run times: every cell executed by papermill in the main CI job (`bash .ci/run` on a fresh clone; "
+              f"`bash run.sh course` measures the same), {dates} ({fmt_seconds(total)} in all, "
               f"from [`docs/notebook_times.json`](docs/notebook_times.json)). They are machine time, not the time "
               "a learner needs.",
               "",
