@@ -223,6 +223,46 @@ def training_memory(model: Any, optimizer_states: int = 2) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the trainer
+def merge_equal_rows(weight: Any, max_share: float = 0.5) -> tuple[Any, Any, Any, Any] | None:
+    """Group the equal rows of an output layer's weight, or ``None`` if they are mostly distinct.
+
+    Returns ``(rows, log_counts, group, lowest)``: the distinct rows, the log of how many
+    tokens share each, each token's row index in ``rows``, and each row's lowest token id.
+    ``None`` when there are more than ``max_share`` times as many distinct rows as tokens
+    (merging would not pay).  The nano model's head has 218 distinct rows for 151,936 tokens.
+    """
+    import torch
+
+    with torch.no_grad():
+        rows, group, counts = torch.unique(weight.detach(), dim=0, return_inverse=True, return_counts=True)
+        if rows.shape[0] > max_share * weight.shape[0]:
+            return None
+        ids = torch.arange(weight.shape[0], device=weight.device)
+        lowest = torch.full((rows.shape[0],), weight.shape[0], device=weight.device, dtype=ids.dtype)
+        lowest = lowest.scatter_reduce(0, group, ids, reduce="amin")
+    return rows, counts.float().log(), group, lowest
+
+
+def head_cross_entropy(hidden: Any, targets: Any, head: Any, merged: Any = None) -> tuple[Any, int]:
+    """Summed cross-entropy of ``head(hidden)`` against ``targets``, and how many argmaxes hit.
+
+    With ``merged`` (from :func:`merge_equal_rows`), each distinct row is scored once and the
+    normaliser is ``logsumexp_j(h·u_j + log c_j)``: the same number as over the whole vocabulary,
+    since equal rows give equal logits.  Argmax ties go to the lowest token id, as ``argmax`` does.
+    """
+    import torch.nn.functional as F
+
+    if merged is None:
+        logits = head(hidden).float()
+        return F.cross_entropy(logits, targets, reduction="sum"), int((logits.argmax(-1) == targets).sum())
+    rows, log_counts, group, lowest = merged
+    scores = (hidden.to(rows.dtype) @ rows.T).float()      # one score per distinct row
+    g = group[targets]
+    # cross_entropy over merged classes gives -(s_g + log c_g) + logsumexp; add log c_g back for -log p(t)
+    loss = F.cross_entropy(scores + log_counts, g, reduction="sum") + log_counts[g].sum()
+    return loss, int(((scores.argmax(-1) == g) & (lowest[g] == targets)).sum())
+
+
 _TRAINER: Any = None
 
 
@@ -232,29 +272,45 @@ def label_only_trainer() -> Any:
     if _TRAINER is None:
         try:
             import torch
-            import torch.nn.functional as F
             from trl import SFTTrainer
         except ImportError:
             raise LabError("trl is not installed.", 'pip install "trl==1.16.0" (the course extra: '
                            'pip install "qwen-labs[notebooks]").') from None
 
         class LabelOnlySFTTrainer(SFTTrainer):
-            """trl's SFTTrainer, but the output layer runs only where a label is.
+            """trl's SFTTrainer, but the output layer runs only where a label is, and only once per distinct row.
 
             A Qwen output layer has 151,936 rows (one per token of the vocabulary).  Projecting
             every position of every padded sequence through it is most of the cost of a step on
             a small model, yet with ``completion_only_loss`` only the completion positions have
             labels.  This ``compute_loss`` runs the transformer body, keeps the hidden states of
             the labelled positions, and applies the output layer (and the cross-entropy) to those
-            only, ``chunk_size`` positions at a time: a (32, 151,936) float32 block is 19 MB, small
-            enough for the allocator to reuse, where one block for all positions is mapped fresh
-            from the OS (and zeroed) at every step.  The loss is the same number; trl's
-            ``entropy`` metric is dropped and ``mean_token_accuracy`` is computed on the same
-            positions.  (trl's own fused head does this selection on GPUs with Triton; on CPU it
+            only, ``chunk_size`` positions at a time.
+
+            Rows of a frozen output layer that are exactly equal give equal logits, so they can be
+            scored once: with the distinct rows ``u_j`` and their counts ``c_j``, the softmax's
+            normaliser is ``logsumexp_j(h·u_j + log c_j)``, the same number as over the whole
+            vocabulary.  The nano model's 151,719 never-used tokens share one row, so its head has
+            218 distinct rows instead of 151,936; a real checkpoint has (almost) none equal, and
+            the layer is then applied whole (``min_merge``).  The loss is the same number either
+            way; trl's ``entropy`` metric is dropped and ``mean_token_accuracy`` is computed on the
+            labelled positions (argmax ties broken towards the lowest token id, as ``argmax`` does).
+            (trl's own fused head does the position selection on GPUs with Triton; on CPU it
             scores every position.)
             """
 
             chunk_size = 32
+            min_merge = 0.5   # use the merged head when it has at most this share of the rows
+            _head_cache: Any = None
+
+            def _merged_head(self, head: Any) -> Any:
+                w = head.weight
+                if w.requires_grad or getattr(head, "bias", None) is not None:
+                    return None                                  # a trained or biased head: no merging
+                key = (w.data_ptr(), w._version, tuple(w.shape), w.dtype)
+                if self._head_cache is None or self._head_cache[0] != key:
+                    self._head_cache = (key, merge_equal_rows(w, self.min_merge))
+                return self._head_cache[1]
 
             def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
                 labels = inputs["labels"][:, 1:]                  # position t predicts token t+1
@@ -263,11 +319,11 @@ def label_only_trainer() -> Any:
                 hidden = causal_lm.model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
                                          use_cache=False).last_hidden_state[:, :-1]
                 targets = labels[keep]
+                merged = self._merged_head(causal_lm.lm_head)
                 loss, correct = hidden.sum() * 0.0, 0               # a batch without labels adds nothing
                 for h, t in zip(hidden[keep].split(self.chunk_size), targets.split(self.chunk_size)):
-                    logits = causal_lm.lm_head(h).float()        # (chunk, 151,936): labelled positions only
-                    loss = loss + F.cross_entropy(logits, t, reduction="sum")
-                    correct += int((logits.argmax(-1) == t).sum())
+                    chunk_loss, chunk_correct = head_cross_entropy(h, t, causal_lm.lm_head, merged)
+                    loss, correct = loss + chunk_loss, correct + chunk_correct
                 n = keep.sum() if num_items_in_batch is None else num_items_in_batch
                 loss = loss / torch.as_tensor(n).clamp(min=1)
                 mode = "train" if model.training else "eval"

@@ -91,15 +91,46 @@ def test_label_only_trainer_gives_trl_s_loss(nano):
 
     _, tok = nano
     data = finetune.build_datasets(tok, n_train=8, n_eval=4, replay=0.5)["train"]
-    losses = []
-    for cls in (SFTTrainer, finetune.LabelOnlySFTTrainer):
+    losses, heads = [], []
+    for cls, min_merge in ((SFTTrainer, None), (finetune.LabelOnlySFTTrainer, 0.5), (finetune.LabelOnlySFTTrainer, 0.0)):
         torch.manual_seed(0)
         trainer = _trainer(cls, labkit.load_model()[0], tok, data)
+        if min_merge is not None:
+            trainer.min_merge = min_merge            # 0.0: never merge, the whole output layer
         batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
         trainer.model.train()
         with torch.no_grad():
             losses.append(float(trainer.compute_loss(trainer.model, batch)))
-    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+        if min_merge is not None:
+            heads.append(trainer._head_cache[1])
+    assert heads[0] is not None and heads[0][0].shape[0] == 218     # the merged head was used...
+    assert heads[1] is None                                           # ...and here the whole one
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    assert losses[2] == pytest.approx(losses[0], rel=1e-4)
+
+
+def test_merged_rows_give_the_full_vocabulary_loss_and_argmax():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50, bias=False)
+    with torch.no_grad():
+        head.weight[10:] = head.weight[10]               # tokens 10..49 share one row (as unused tokens do)
+    head.weight.requires_grad_(False)
+    merged = finetune.merge_equal_rows(head.weight)
+    assert merged is not None and merged[0].shape[0] == 11
+    hidden = torch.randn(64, 8)
+    hidden[:16] = head.weight[10] * 5                    # rows where the shared row wins the argmax
+    targets = torch.randint(0, 50, (64,))
+    targets[:4] = 10                                     # the shared group's lowest id: argmax picks it
+    targets[4:8] = 30                                    # same group, not the lowest id: never the argmax
+    full = head(hidden)
+    loss, correct = finetune.head_cross_entropy(hidden, targets, head, merged)
+    assert float(loss) == pytest.approx(float(F.cross_entropy(full, targets, reduction="sum")), rel=1e-5)
+    assert correct == int((full.argmax(-1) == targets).sum()) and correct >= 4
+    plain_loss, plain_correct = finetune.head_cross_entropy(hidden, targets, head, None)
+    assert float(plain_loss) == pytest.approx(float(loss), rel=1e-5) and plain_correct == correct
+    assert finetune.merge_equal_rows(torch.randn(50, 8)) is None        # distinct rows: no merging
 
 
 def test_param_counts_and_adapter_size(nano, tmp_path):
