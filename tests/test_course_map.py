@@ -31,9 +31,16 @@ def _rows(block: str) -> dict[str, list[str]]:
 
 
 def _seconds(cell: str) -> int:
-    m = re.fullmatch(r"(?:(\d+) min )?(\d+) s", cell)
-    assert m, f"not a measured time: {cell!r}"
-    return int(m.group(1) or 0) * 60 + int(m.group(2))
+    m = re.fullmatch(r"(?:(\d+) min)? ?(?:(\d+) s)?", cell)
+    assert m and cell and cell.strip() == cell, f"not a measured time: {cell!r}"
+    return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
+
+
+def test_time_format():
+    from course_map import fmt_seconds
+
+    assert [fmt_seconds(s) for s in (44.4, 119.6, 120, 185.3)] == ["44 s", "2 min", "2 min", "3 min 5 s"]
+    assert [_seconds(fmt_seconds(s)) for s in (44, 120, 185)] == [44, 120, 185]
 
 
 def _gb(cell: str) -> float | None:

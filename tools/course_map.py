@@ -419,9 +419,11 @@ def machines(times: dict[str, dict]) -> str:
 
 
 def fmt_seconds(seconds: float) -> str:
-    """``"44 s"``, or ``"3 min 5 s"`` from two minutes on."""
+    """``"44 s"``, or ``"3 min 5 s"`` (``"2 min"`` on the minute) from two minutes on."""
     s = round(seconds)
-    return f"{s} s" if s < 120 else f"{s // 60} min {s % 60} s"
+    if s < 120:
+        return f"{s} s"
+    return f"{s // 60} min" + (f" {s % 60} s" if s % 60 else "")
 
 
 def fmt_gb(gb: float) -> str:
