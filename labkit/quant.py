@@ -36,28 +36,25 @@ MOE_NOTE = ("bitsandbytes quantizes nn.Linear modules only: the fused 3-D expert
             "is far larger than a quarter of its bf16 size.")
 
 
-class _DropInt8CastNotice(logging.Filter):
-    """bitsandbytes logs "MatMul8bitLt: inputs will be cast from torch.float32 to float16" on every
-    int8 matmul of a float32 model (its int8 path works in float16).  Said once in notebook 04; dropped here."""
+class _DropNotice(logging.Filter):
+    """Drops the log records that contain ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "inputs will be cast from" not in record.getMessage()
+        return self.text not in record.getMessage()
 
 
-logging.getLogger("bitsandbytes.autograd._functions").addFilter(_DropInt8CastNotice())
-
-
-class _DropOptionalCpuKernelNotice(logging.Filter):
-    """On CPUs with AVX512-BF16, importing bitsandbytes 0.50 tries to fetch an optional faster 4-bit
-    kernel from the Hugging Face Hub through the ``kernels`` package and, when it cannot, logs "Failed to
-    load CPU gemm_4bit_forward ... `pip install kernels`".  bitsandbytes' own CPU kernels run instead;
-    the course needs nothing more (and offline the Hub is unreachable anyway), so the notice is dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "gemm_4bit_forward from kernels-community" not in record.getMessage()
-
-
-logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropOptionalCpuKernelNotice())
+# bitsandbytes logs "MatMul8bitLt: inputs will be cast from torch.float32 to float16" on every int8 matmul
+# of a float32 model (its int8 path works in float16).  Said once in notebook 04; dropped here.
+logging.getLogger("bitsandbytes.autograd._functions").addFilter(_DropNotice("inputs will be cast from"))
+# On CPUs with AVX512-BF16, importing bitsandbytes 0.50 tries to fetch an optional faster 4-bit kernel from
+# the Hugging Face Hub through the ``kernels`` package and, when it cannot, logs "Failed to load CPU
+# gemm_4bit_forward ... `pip install kernels`".  bitsandbytes' own CPU kernels run instead; the course needs
+# nothing more (and offline the Hub is unreachable anyway), so the notice is dropped.
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropNotice("gemm_4bit_forward from kernels-community"))
 
 
 # --------------------------------------------------------------------------- bitsandbytes

@@ -280,6 +280,25 @@ def free_port(host: str = HOST) -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process_group(process: subprocess.Popen, timeout: float = 10.0, kill_timeout: float = 5.0) -> int | None:
+    """End ``process`` and its process group (started with ``start_new_session=True``): SIGTERM, then
+    SIGKILL after ``timeout`` s; return its exit code."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(kill_timeout)
+    return process.returncode
+
+
 def _get(url: str, timeout: float) -> tuple[int, str]:
     import httpx
 
@@ -336,19 +355,7 @@ class ServerHandle:
         if self._stopped:
             return self.process.returncode
         self._stopped = True
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.process.wait(5)
+        stop_process_group(self.process, timeout)
         try:
             atexit.unregister(self.stop)
         except Exception:  # noqa: BLE001

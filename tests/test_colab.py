@@ -21,10 +21,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import run_notebooks
 from labkit.env import PINNED
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p for folder in ("notebooks", "exercises", "solutions") for p in (ROOT / folder).glob("*.ipynb"))
+NOTEBOOKS = run_notebooks.notebooks(include_all=True)
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 

@@ -11,7 +11,7 @@ import pytest
 import course_map as cm
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = cm.course_notebooks()
 OUTLINE = ROOT.parent / "shared" / "SEED_OUTLINE.md"
 
 

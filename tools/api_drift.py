@@ -49,9 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tools") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tools"))
+
+import run_notebooks  # noqa: E402  (tools/ is on the path: as a script, and under pytest)
+
 LIBRARIES = ("transformers", "peft", "trl", "bitsandbytes")
 RESOLVABLE = LIBRARIES + ("labkit",)  # roots worth importing to resolve a callee
-FOLDERS = ("notebooks", "exercises", "solutions")
 BROAD = {"Exception", "BaseException"}
 
 
@@ -102,10 +106,9 @@ def version(lib: str) -> str:
         return "(not installed)"
 
 
-def course_sources(root: Path = ROOT) -> list[Path]:
-    """Every notebook, exercise and solution, then labkit's modules."""
-    paths = [p for folder in FOLDERS for p in sorted((root / folder).glob("*.ipynb"))]
-    return paths + sorted((root / "labkit").glob("*.py"))
+def course_sources() -> list[Path]:
+    """Every notebook, exercise and solution (as ``run_notebooks`` lists them), then labkit's modules."""
+    return run_notebooks.notebooks(include_all=True) + sorted((ROOT / "labkit").glob("*.py"))
 
 
 # ------------------------------------------------------------------ parsing
@@ -450,7 +453,7 @@ def _module_name(path: Path, root: Path) -> str | None:
 
 def check(paths: list[Path] | None = None, root: Path = ROOT) -> Report:
     report = Report()
-    paths = course_sources(root) if paths is None else [Path(p) for p in paths]
+    paths = course_sources() if paths is None else [Path(p) for p in paths]
     for path in paths:
         rel = str(path.resolve().relative_to(root)) if path.resolve().is_relative_to(root) else str(path)
         scope = Scope(_module_name(path, root))

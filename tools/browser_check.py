@@ -27,8 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +34,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from labkit.serving import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "browser"
@@ -80,12 +80,6 @@ def missing_tools_message() -> str | None:
 
 
 # ---------------------------------------------------------------- the server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def make_root(tmp: Path, notebooks: list[Path]) -> Path:
     """A served root in ``tmp``: copies of ``notebooks`` (in their folders) and links to the repo's folders."""
     root = tmp / "root"
@@ -224,19 +218,7 @@ class LabServer:
         if self.proc is None:
             return
         left = _descendants(self.proc.pid)  # kernels run in their own sessions: not in our process group
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=10)
+        stop_process_group(self.proc, timeout=20, kill_timeout=10)
         _kill_all([p for p in left if p.is_running()], grace=5)
         self.proc = None
 
