@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The two commands of qwen-labs:
+# The commands of qwen-labs:
 #   bash run.sh course   execute every notebook in notebooks/ (offline profile unless
 #                        QWEN_LABS_PROFILE is set) and print a table of timings
-#   bash run.sh test     run pytest: labkit's tests and every notebook, exercise and solution
-# Extra arguments are passed on (course: to tools/run_notebooks.py, e.g. --all; test: to pytest).
+#   bash run.sh test     run pytest: every tier (labkit's tests, every notebook, exercise and
+#                        solution, the servers, the browser): what CI runs
+#   bash run.sh lab      JupyterLab on a free port (--allow-root as root, --no-browser without a display)
+#   bash run.sh download fetch the checkpoints of the hub profile into a (shareable) Hugging Face cache
+#   bash run.sh site     build the course website (build/site) from the executed notebooks
+#   bash run.sh unit     the unit tier only (pytest -m unit): labkit and tools, run on every change
+# Extra arguments are passed on (course: to tools/run_notebooks.py, e.g. --all; test, unit: to pytest).
 #
-# Both first make sure .venv exists and holds the course (torch==2.13.0, then
-# pip install -e ".[torch,notebooks,dev]").  The install is skipped while
+# Each first makes sure .venv exists and holds the course (torch at the pin of the extra [torch]
+# in pyproject.toml, then pip install -e ".[torch,notebooks,dev,site]").  The install is skipped while
 # pyproject.toml is unchanged since the last one (a sha256 stamp in .venv).
 # TORCH_INDEX_URL (optional): the index torch is installed from, for machines where
 # PyPI's torch is not the build you want, e.g.
@@ -21,6 +26,10 @@ STAMP="$VENV/.qwen-labs-install.sha256"
 usage() {
     echo "usage: bash run.sh course [--all] [--profile offline|hub|auto]"
     echo "       bash run.sh test [pytest arguments]"
+    echo "       bash run.sh unit [pytest arguments]"
+    echo "       bash run.sh site [--no-execute]"
+    echo "       bash run.sh download [--cache DIR] [--source hf|modelscope] [--only ID ...] [--dry-run]"
+    echo "       bash run.sh lab [jupyter lab arguments, e.g. --ip=0.0.0.0]"
 }
 
 find_python() {
@@ -59,12 +68,16 @@ setup_venv() {
     fi
     echo "installing the course into $VENV (pyproject.toml changed or first run)"
     "$PY" -m pip install --upgrade pip
+    # torch first, alone, at its pin in pyproject.toml (the one place pins live), so that no other
+    # package can pull a different (multi-GB CUDA) build.
+    local torch_req
+    torch_req=$("$PY" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["torch"][0])')
     if [ -n "${TORCH_INDEX_URL:-}" ]; then
-        "$PY" -m pip install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"
+        "$PY" -m pip install "$torch_req" --index-url "$TORCH_INDEX_URL"
     else
-        "$PY" -m pip install "torch==2.13.0"
+        "$PY" -m pip install "$torch_req"
     fi
-    "$PY" -m pip install -e ".[torch,notebooks,dev]"
+    "$PY" -m pip install -e ".[torch,notebooks,dev,site]"
     # A kernel for Jupyter that runs this venv's python (papermill and jupyter lab find it).
     "$PY" -m ipykernel install --sys-prefix --name qwen-labs --display-name "Python (qwen-labs)" >/dev/null
     echo "$want" >"$STAMP"
@@ -107,6 +120,39 @@ test)
     setup_venv
     setup_test_tools
     exec "$PY" -m pytest -q -rfEs --durations=15 "$@"
+    ;;
+download)
+    # the hub profile's checkpoints (labkit.hub.COURSE_MODELS) into a Hugging Face cache
+    setup_venv
+    exec "$PY" -m labkit.download "$@"
+    ;;
+site)
+    setup_venv
+    export QWEN_LABS_PROFILE=offline
+    exec "$PY" tools/build_site.py "$@"
+    ;;
+unit)
+    setup_venv
+    exec "$PY" -m pytest -q -rfEs --durations=5 -m unit "$@"
+    ;;
+lab)
+    # JupyterLab on a free port; prints the URL (with its token).  --allow-root when run as root
+    # (containers, cloud notebook VMs: JupyterLab refuses root without it), --no-browser where
+    # there is no display.  Extra arguments go to jupyter lab.  Ctrl+C (jupyter asks to confirm) stops it.
+    setup_venv
+    port=$("$PY" -c 'from labkit.procs import free_port; print(free_port())')
+    JUPYTER_TOKEN="${JUPYTER_TOKEN:-$("$PY" -c 'import secrets; print(secrets.token_hex(24))')}"
+    export JUPYTER_TOKEN  # jupyter reads it here: the token stays out of the process list
+    lab_args=(--port="$port" --port-retries=0)
+    if [ "$(id -u)" -eq 0 ]; then
+        lab_args+=(--allow-root)
+    fi
+    if [ "$(uname -s)" != Darwin ] && [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+        lab_args+=(--no-browser)
+    fi
+    echo "JupyterLab: http://localhost:$port/lab?token=$JUPYTER_TOKEN"
+    echo "  start with notebooks/00_setup_and_hardware.ipynb"
+    exec "$VENV/bin/jupyter" lab "${lab_args[@]}" "$@"
     ;;
 *)
     usage

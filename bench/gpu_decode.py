@@ -32,7 +32,6 @@ import datetime
 import json
 import platform
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,21 +41,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from common import driver_version, never_stop, sync  # noqa: E402  (bench/common.py)
 from labkit import architectures, roofline  # noqa: E402
 
 LABEL = ("RANDOM WEIGHTS: real Qwen3 architectures (labkit.architectures) initialised at random in bf16; "
          "decode speed only, not model quality")
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 MODES = ("hf_eager", "static_compile")
-
-
-def driver_version() -> str | None:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
-        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
 
 
 def build(name: str, device: str, dtype: torch.dtype, smoke: bool):
@@ -68,14 +59,7 @@ def build(name: str, device: str, dtype: torch.dtype, smoke: bool):
         config.num_attention_heads, config.num_key_value_heads, config.head_dim = 4, 2, 16
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=dtype).to(device).eval()
-    model.generation_config.eos_token_id = None  # random weights: never stop early
-    model.generation_config.pad_token_id = 0
-    return model
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    return never_stop(model)
 
 
 def timed_generate(model, ids, new_tokens: int, mode: str, device: str) -> float:

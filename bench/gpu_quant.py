@@ -29,7 +29,6 @@ import datetime
 import gc
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from common import driver_version, never_stop, sync  # noqa: E402  (bench/common.py)
 from labkit import architectures, quant  # noqa: E402
 
 LABEL = ("RANDOM WEIGHTS: real Qwen3 architectures (labkit.architectures) initialised at random, saved in bf16 "
@@ -47,15 +47,6 @@ LABEL = ("RANDOM WEIGHTS: real Qwen3 architectures (labkit.architectures) initia
 MODELS = ("Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B")
 PRECISIONS = ("bf16", "int8", "nf4", "nf4-dq")
 BATCHES = (1, 8)
-
-
-def driver_version() -> str | None:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
-        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
 
 
 def save_random(name: str, folder: Path, smoke: bool) -> None:
@@ -83,14 +74,7 @@ def load(folder: Path, precision: str, device: str):
     if device.startswith("cuda"):
         kwargs["device_map"] = {"": 0}
     model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
-    model.generation_config.eos_token_id = None  # random weights: never stop early
-    model.generation_config.pad_token_id = 0
-    return model
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    return never_stop(model)
 
 
 def generate_time(model, batch: int, new_tokens: int, device: str, prompt_len: int = 32) -> float:

@@ -3,7 +3,8 @@
     python bench/nano_benchmark.py [--model DIR] [--n 200] [--write-card]
 
 Every figure is measured here, on this machine, through plain ``generate()``
-with the full 151,936-token vocabulary.  Results go to ``bench/results/nano.json``;
+with the full 151,936-row output layer, called by ``labkit.generate_batch`` (the path
+``nano.evaluate`` and the notebooks use).  Results go to ``bench/results/nano.json``;
 ``--write-card`` also renders ``labkit/nano_model/MODEL_CARD.md`` from them.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from labkit import nano
+from labkit import generate_batch, nano
 from labkit.facts import SAMPLING
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,15 +37,14 @@ def sampling_kwargs(mode: str) -> dict:
 
 
 def decode_speed(model, tok, new_tokens: int = 200, repeats: int = 3) -> float:
-    """Greedy batch-1 decode through plain generate(), tokens per second (median of repeats)."""
+    """Greedy batch-1 decode through labkit.generate_batch (plain generate()), tokens per second (median of repeats)."""
     msgs = [{"role": "user", "content": "What is 4821 × 7?"}]
-    enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", enable_thinking=True)
     rates = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                             pad_token_id=tok.pad_token_id)
-        rates.append((out.shape[1] - enc["input_ids"].shape[1]) / (time.perf_counter() - t0))
+        reply = generate_batch(model, tok, [msgs], thinking=True, max_new_tokens=new_tokens,
+                               min_new_tokens=new_tokens, do_sample=False)[0]
+        rates.append(reply.new_tokens / (time.perf_counter() - t0))
     return sorted(rates)[len(rates) // 2]
 
 
@@ -149,8 +149,8 @@ def write_card(r: dict, path: Path) -> None:
     t = r["training"]
     text = f"""# nano Qwen3 (qwen-labs)
 
-A tiny model with the real Qwen3 architecture (`Qwen3ForCausalLM`), Qwen's full 151,936-token
-vocabulary, the real Qwen3 tokenizer and a Qwen3-format chat template. It was trained from
+A tiny model with the real Qwen3 architecture (`Qwen3ForCausalLM`), Qwen's full 151,936-row
+embedding (the tokenizer's 151,669 tokens, padded), the real Qwen3 tokenizer and a Qwen3-format chat template. It was trained from
 scratch by `python -m labkit.train_nano` on a synthetic curriculum (see `labkit/nano.py`), so the
 offline profile of the course shows real effects on a real model. It knows nothing but its
 curriculum: column arithmetic (addition of n-digit numbers, multiplication by one digit; n = 1..4)

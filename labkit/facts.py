@@ -17,6 +17,10 @@ Conventions:
 * ``context_tokens`` is the longest context the official source documents for the model
   (with YaRN where the source says so); ``native_context_tokens`` is the length without
   RoPE scaling, where the source distinguishes the two.  ``32K`` is read as 32,768.
+  :attr:`ModelRelease.yarn_factor` is their ratio, the ``factor`` of YaRN's ``rope_scaling``:
+  4.0 for Qwen2.5 7B+ and Qwen3 4B+ (131,072 = 4 x 32,768), as Qwen's own deployment docs
+  configure it: ``{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}``
+  (QwenLM/Qwen3 docs/source/deployment/vllm.md).
 * ``released`` is the ISO date of the official announcement (repo news or blog).
 """
 from __future__ import annotations
@@ -82,6 +86,13 @@ class ModelRelease:
     def date(self) -> _dt.date:
         """The release date as a :class:`datetime.date`."""
         return _dt.date.fromisoformat(self.released)
+
+    @property
+    def yarn_factor(self) -> float | None:
+        """YaRN's ``rope_scaling`` factor that reaches ``context_tokens`` (None without scaling)."""
+        if self.context_tokens and self.native_context_tokens and self.context_tokens > self.native_context_tokens:
+            return self.context_tokens / self.native_context_tokens
+        return None
 
 
 @dataclass(frozen=True)
@@ -217,8 +228,9 @@ RELEASES: tuple[ModelRelease, ...] = (
        "Tongyi Qianwen license (see model card)",
        f"{QWEN3_README} (News 2024.03.28); {QWEN_MOE_BLOG}",
        "14.3B total / 2.7B activated from the MoE blog's cost table; upcycled from Qwen-1.8B; "
-       "64 fine-grained experts (4 shared + 60 routed, 4 active). The blog source's front matter "
-       "is dated 2024-02-28; the README news says 2024-03-28. License name not verified.",
+       "64 fine-grained experts (4 shared + 60 routed, 4 active). Date: the README news and the "
+       "blog source's front matter agree on 2024-03-28 (QwenLM/qwenlm.github.io@37a4265c "
+       "content/blog/qwen-moe/index.md). License name not verified.",
        verified=False),
     _R("1.5", "Qwen1.5-32B", 32.0, None, "dense", "2024-04-02", 32768, None, None,
        "Tongyi Qianwen license (see model card)", QWEN15_32B_BLOG,
@@ -365,7 +377,7 @@ RELEASES: tuple[ModelRelease, ...] = (
 del _R
 
 # ---------------------------------------------------------------------------------------
-# The seed chapter's claims (SEED_OUTLINE.md section 6), checked
+# The seed chapter's claims (docs/source_outline.md section 6), checked
 # ---------------------------------------------------------------------------------------
 BENCHMARK_CLAIMS: tuple[BenchmarkClaim, ...] = (
     BenchmarkClaim(
@@ -448,8 +460,8 @@ def releases(generation: str | None = None) -> list[ModelRelease]:
 
 
 def as_rows(generation: str | None = None) -> list[dict[str, Any]]:
-    """Releases as plain dicts (``pandas.DataFrame(facts.as_rows())``)."""
-    return [asdict(r) for r in releases(generation)]
+    """Releases as plain dicts (``pandas.DataFrame(facts.as_rows())``), with ``yarn_factor``."""
+    return [{**asdict(r), "yarn_factor": r.yarn_factor} for r in releases(generation)]
 
 
 def timeline_plot(ax: Any = None) -> Any:

@@ -10,8 +10,11 @@
   working bitsandbytes) become a :class:`~labkit.LabError` that names the fix.
 * :func:`param_counts`, :func:`adapter_size`, :func:`training_memory`: trainable vs total
   parameters, the adapter's size on disk, and the memory training needs.
-* :class:`LabelOnlySFTTrainer` (from :func:`label_only_trainer`): trl's ``SFTTrainer`` with one
-  change, the output layer is applied only where there are labels (see its docstring).
+* :class:`LabelOnlySFTTrainer`: trl's ``SFTTrainer`` with one change (its public ``compute_loss``
+  hook): the output layer is applied only where there are labels (see its docstring).
+* :func:`step_time`: seconds per training step, timed with ``torch.utils.benchmark``;
+  :func:`lora_grads`: the LoRA gradients of one batch as one vector.
+* :func:`greedy_outputs`: greedy new-token ids through :func:`labkit.generate_batch`.
 """
 from __future__ import annotations
 
@@ -19,7 +22,16 @@ import random
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import torch
+
+from .chat import generate_batch
 from .errors import LabError
+
+try:
+    from trl import SFTTrainer
+except ImportError:
+    raise LabError("trl is not installed.", 'pip install "trl==1.16.0" (the course extra: '
+                   'pip install "qwen-labs[notebooks]").') from None
 
 ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PEFT_DEFAULT_QWEN3 = ("q_proj", "v_proj")  # peft 0.21.2 constants.py: the default for model_type qwen3
@@ -27,11 +39,6 @@ FIELDS = ("prompt", "completion")
 
 
 # --------------------------------------------------------------------------- data
-def _render_prompt(tokenizer: Any, messages: list[dict[str, str]], thinking: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                         enable_thinking=thinking)
-
-
 def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, thinking: bool = True, replay: float = 0.5,
                   replay_thinking: float = 0.75) -> list[dict[str, str]]:
     """``n`` doubling examples plus ``round(n * replay)`` ordinary arithmetic ones, shuffled.
@@ -92,12 +99,10 @@ def linear_module_names(model: Any) -> list[str]:
     included), e.g. for Qwen3
     ``['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']``.
     """
-    import torch.nn as nn
-
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     names = set()
     for name, module in model.named_modules():
-        if isinstance(module, nn.Linear) and module is not head and not name.endswith("lm_head"):
+        if isinstance(module, torch.nn.Linear) and module is not head and not name.endswith("lm_head"):
             if ".lora_" in name:                      # a LoRA adapter's own A/B matrices
                 continue
             parts = name.split(".")
@@ -204,8 +209,6 @@ def training_memory(model: Any, optimizer_states: int = 2) -> dict[str, Any]:
     parameter + ``optimizer_states`` fp32 tensors per trainable parameter (AdamW keeps 2).
     Activations are not in the CPU figure.
     """
-    import torch
-
     from .quant import total_bytes
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -231,8 +234,6 @@ def merge_equal_rows(weight: Any, max_share: float = 0.5) -> tuple[Any, Any, Any
     ``None`` when there are more than ``max_share`` times as many distinct rows as tokens
     (merging would not pay).  The nano model's head has 218 distinct rows for 151,936 tokens.
     """
-    import torch
-
     with torch.no_grad():
         rows, group, counts = torch.unique(weight.detach(), dim=0, return_inverse=True, return_counts=True)
         if rows.shape[0] > max_share * weight.shape[0]:
@@ -263,98 +264,101 @@ def head_cross_entropy(hidden: Any, targets: Any, head: Any, merged: Any = None)
     return loss, int(((scores.argmax(-1) == g) & (lowest[g] == targets)).sum())
 
 
-_TRAINER: Any = None
+class LabelOnlySFTTrainer(SFTTrainer):
+    """trl's SFTTrainer, but the output layer runs only where a label is, and only once per distinct row.
+
+    A Qwen output layer has 151,936 rows (the tokenizer's 151,669 tokens, padded).  Projecting
+    every position of every padded sequence through it is most of the cost of a step on
+    a small model, yet with ``completion_only_loss`` only the completion positions have
+    labels.  This ``compute_loss`` runs the transformer body, keeps the hidden states of
+    the labelled positions, and applies the output layer (and the cross-entropy) to those
+    only, ``chunk_size`` positions at a time.
+
+    Rows of a frozen output layer that are exactly equal give equal logits, so they can be
+    scored once: with the distinct rows ``u_j`` and their counts ``c_j``, the softmax's
+    normaliser is ``logsumexp_j(h·u_j + log c_j)``, the same number as over the whole
+    vocabulary.  The nano model's 151,719 never-used tokens share one row, so its head has
+    218 distinct rows instead of 151,936; a real checkpoint has (almost) none equal, and
+    the layer is then applied whole (``min_merge``).  The loss is the same number either
+    way; trl's ``entropy`` metric is dropped and ``mean_token_accuracy`` is computed on the
+    labelled positions (argmax ties broken towards the lowest token id, as ``argmax`` does).
+    (trl's own fused head does the position selection on GPUs with Triton; on CPU it
+    scores every position.)
+    """
+
+    chunk_size = 32
+    min_merge = 0.5   # use the merged head when it has at most this share of the rows
+    _head_cache: Any = None
+
+    def _merged_head(self, head: Any) -> Any:
+        w = head.weight
+        if w.requires_grad or getattr(head, "bias", None) is not None:
+            return None                                  # a trained or biased head: no merging
+        key = (w.data_ptr(), w._version, tuple(w.shape), w.dtype)
+        if self._head_cache is None or self._head_cache[0] != key:
+            self._head_cache = (key, merge_equal_rows(w, self.min_merge))
+        return self._head_cache[1]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs["labels"][:, 1:]                  # position t predicts token t+1
+        keep = labels != -100
+        causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+        hidden = causal_lm.model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                                 use_cache=False).last_hidden_state[:, :-1]
+        targets = labels[keep]
+        merged = self._merged_head(causal_lm.lm_head)
+        loss, correct = hidden.sum() * 0.0, 0               # a batch without labels adds nothing
+        for h, t in zip(hidden[keep].split(self.chunk_size), targets.split(self.chunk_size)):
+            chunk_loss, chunk_correct = head_cross_entropy(h, t, causal_lm.lm_head, merged)
+            loss, correct = loss + chunk_loss, correct + chunk_correct
+        n = keep.sum() if num_items_in_batch is None else num_items_in_batch
+        loss = loss / torch.as_tensor(n).clamp(min=1)
+        mode = "train" if model.training else "eval"   # trl's log() averages self._metrics (no public hook)
+        self._metrics[mode]["mean_token_accuracy"].append(correct / max(int(keep.sum()), 1))
+        return (loss, None) if return_outputs else loss
 
 
-def label_only_trainer() -> Any:
-    """The :class:`LabelOnlySFTTrainer` class (trl is imported on first use)."""
-    global _TRAINER
-    if _TRAINER is None:
-        try:
-            import torch
-            from trl import SFTTrainer
-        except ImportError:
-            raise LabError("trl is not installed.", 'pip install "trl==1.16.0" (the course extra: '
-                           'pip install "qwen-labs[notebooks]").') from None
+# --------------------------------------------------------------------------- measurements
+def step_time(trainer: Any, min_run_time: float = 1.0) -> tuple[float, float]:
+    """Seconds per training step of ``trainer`` on its first batch, and the loss of its first step.
 
-        class LabelOnlySFTTrainer(SFTTrainer):
-            """trl's SFTTrainer, but the output layer runs only where a label is, and only once per distinct row.
+    A step is ``trainer.training_step`` (forward and backward; no optimizer update, so every
+    step sees the same weights).  Timed by ``torch.utils.benchmark.Timer.blocked_autorange``:
+    one warm-up step, then steps until ``min_run_time`` seconds have passed; the median is
+    returned.  It runs on torch's current number of threads, so trainers timed one after the
+    other in the same process compare (their ratio is the figure to read, not the seconds).
+    """
+    from torch.utils import benchmark
 
-            A Qwen output layer has 151,936 rows (one per token of the vocabulary).  Projecting
-            every position of every padded sequence through it is most of the cost of a step on
-            a small model, yet with ``completion_only_loss`` only the completion positions have
-            labels.  This ``compute_loss`` runs the transformer body, keeps the hidden states of
-            the labelled positions, and applies the output layer (and the cross-entropy) to those
-            only, ``chunk_size`` positions at a time.
-
-            Rows of a frozen output layer that are exactly equal give equal logits, so they can be
-            scored once: with the distinct rows ``u_j`` and their counts ``c_j``, the softmax's
-            normaliser is ``logsumexp_j(h·u_j + log c_j)``, the same number as over the whole
-            vocabulary.  The nano model's 151,719 never-used tokens share one row, so its head has
-            218 distinct rows instead of 151,936; a real checkpoint has (almost) none equal, and
-            the layer is then applied whole (``min_merge``).  The loss is the same number either
-            way; trl's ``entropy`` metric is dropped and ``mean_token_accuracy`` is computed on the
-            labelled positions (argmax ties broken towards the lowest token id, as ``argmax`` does).
-            (trl's own fused head does the position selection on GPUs with Triton; on CPU it
-            scores every position.)
-            """
-
-            chunk_size = 32
-            min_merge = 0.5   # use the merged head when it has at most this share of the rows
-            _head_cache: Any = None
-
-            def _merged_head(self, head: Any) -> Any:
-                w = head.weight
-                if w.requires_grad or getattr(head, "bias", None) is not None:
-                    return None                                  # a trained or biased head: no merging
-                key = (w.data_ptr(), w._version, tuple(w.shape), w.dtype)
-                if self._head_cache is None or self._head_cache[0] != key:
-                    self._head_cache = (key, merge_equal_rows(w, self.min_merge))
-                return self._head_cache[1]
-
-            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-                labels = inputs["labels"][:, 1:]                  # position t predicts token t+1
-                keep = labels != -100
-                causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-                hidden = causal_lm.model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                                         use_cache=False).last_hidden_state[:, :-1]
-                targets = labels[keep]
-                merged = self._merged_head(causal_lm.lm_head)
-                loss, correct = hidden.sum() * 0.0, 0               # a batch without labels adds nothing
-                for h, t in zip(hidden[keep].split(self.chunk_size), targets.split(self.chunk_size)):
-                    chunk_loss, chunk_correct = head_cross_entropy(h, t, causal_lm.lm_head, merged)
-                    loss, correct = loss + chunk_loss, correct + chunk_correct
-                n = keep.sum() if num_items_in_batch is None else num_items_in_batch
-                loss = loss / torch.as_tensor(n).clamp(min=1)
-                mode = "train" if model.training else "eval"
-                self._metrics[mode]["mean_token_accuracy"].append(correct / max(int(keep.sum()), 1))
-                return (loss, None) if return_outputs else loss
-
-        _TRAINER = LabelOnlySFTTrainer
-    return _TRAINER
+    trainer.current_gradient_accumulation_steps = 1   # what train() sets before its first step
+    batch = next(iter(trainer.get_train_dataloader()))
+    losses: list[float] = []
+    timer = benchmark.Timer("losses.append(float(trainer.training_step(trainer.model, batch)))",
+                            globals={"trainer": trainer, "batch": batch, "losses": losses},
+                            num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median, losses[0]
 
 
-def __getattr__(name: str) -> Any:  # labkit.finetune.LabelOnlySFTTrainer, imported lazily
-    if name == "LabelOnlySFTTrainer":
-        return label_only_trainer()
-    raise AttributeError(name)
+def lora_grads(peft_model: Any, batch: Any) -> Any:
+    """The gradients of the trainable (LoRA) parameters for one batch, as one flat vector.
+
+    ``batch`` is tokenizer output; its ``input_ids`` are the labels (plain language-model loss).
+    Gradients are zeroed first, so two calls on the same weights give the same vector.
+    """
+    batch = batch.to(peft_model.device)
+    peft_model.train()
+    peft_model.zero_grad()
+    peft_model(**batch, labels=batch["input_ids"]).loss.backward()
+    return torch.cat([p.grad.flatten() for p in peft_model.parameters() if p.requires_grad])
 
 
 # --------------------------------------------------------------------------- outputs
 def greedy_outputs(model: Any, tokenizer: Any, conversations: Iterable[list[dict[str, str]]], *,
                    thinking: bool = False, max_new_tokens: int = 24) -> list[list[int]]:
-    """Greedy new-token ids for each conversation, one batch, left-padded (for exact comparisons)."""
-    import torch
+    """Greedy new-token ids for each conversation (end-of-turn included), one left-padded batch.
 
-    convs = list(conversations)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        texts = [_render_prompt(tokenizer, c, thinking) for c in convs]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
-                                 top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id)
-    finally:
-        tokenizer.padding_side = side
-    return out[:, enc["input_ids"].shape[1]:].tolist()
+    Through :func:`labkit.generate_batch`, for exact comparisons (merged vs base + adapter).
+    """
+    replies = generate_batch(model, tokenizer, list(conversations), thinking=thinking, max_new_tokens=max_new_tokens,
+                             do_sample=False, temperature=None, top_p=None, top_k=None)
+    return [r.ids for r in replies]

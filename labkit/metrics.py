@@ -5,9 +5,10 @@
   hands over the first new token), decode speed (tokens per second *after* the first
   token), total latency, and prompt and output token counts.
 * :func:`model_memory` is the memory the model itself holds: the bytes of its
-  parameters and buffers (plus ``torch.cuda.max_memory_allocated`` on a GPU).  The
-  process's resident set size (RSS) is *not* model memory: :func:`rss_delta` measures
-  what the seed measured, so the notebook can show the two side by side.
+  parameters and buffers, as transformers' ``get_memory_footprint()`` counts them,
+  split in two (plus ``torch.cuda.max_memory_allocated`` on a GPU).  The process's
+  resident set size (RSS) is *not* model memory: :func:`rss_delta` measures what the
+  seed measured, so the notebook can show the two side by side.
 * :func:`percentiles` / :func:`summarize` turn many requests into p50 / p95 / p99
   (``numpy.percentile``): averages hide the slow tail that users notice.
   :func:`plot_latencies` draws them.
@@ -17,7 +18,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from .errors import LabError
@@ -64,6 +65,11 @@ class RequestMetrics:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def __str__(self) -> str:
+        return (f"{self.prompt_tokens} prompt tokens -> {self.output_tokens} new tokens: first after "
+                f"{self.ttft_s * 1000:.1f} ms, all after {self.total_s * 1000:.1f} ms, decode "
+                f"{self.decode_tokens_per_s:.1f} tokens/s; text {self.text!r}")
+
 
 def measure_request(model, tokenizer, messages, *, max_new_tokens: int = 64, thinking: bool | None = False,
                     min_new_tokens: int | None = None, **generate_kwargs) -> RequestMetrics:
@@ -74,9 +80,7 @@ def measure_request(model, tokenizer, messages, *, max_new_tokens: int = 64, thi
     ``min_new_tokens`` forces a fixed output length, which makes speed
     comparisons fair.  Extra keyword arguments go to ``generate()``.
     """
-    import torch
-
-    from .chat import build_inputs
+    from .chat import build_inputs, generate_replies
 
     start = time.perf_counter()
     inputs = build_inputs(model, tokenizer, messages, thinking=thinking, max_new_tokens=max_new_tokens)
@@ -84,19 +88,15 @@ def measure_request(model, tokenizer, messages, *, max_new_tokens: int = 64, thi
     gen = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None, **generate_kwargs}
     if min_new_tokens:
         gen["min_new_tokens"] = min_new_tokens
-    with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, streamer=streamer,
-                             pad_token_id=tokenizer.pad_token_id, **gen)
+    reply = generate_replies(model, tokenizer, inputs, max_new_tokens=max_new_tokens, streamer=streamer, **gen)[0]
     end = time.perf_counter()
-    n_prompt = int(inputs["input_ids"].shape[1])
-    new = out[0, n_prompt:]
     if not streamer.token_times:
         raise LabError("generate() produced no new token.", "ask for max_new_tokens >= 1.")
     first, last = streamer.token_times[0], streamer.token_times[-1]
     n_out = len(streamer.token_times)
     decode = (n_out - 1) / (last - first) if n_out > 1 and last > first else float("nan")
-    text = tokenizer.decode(new, skip_special_tokens=True)
-    return RequestMetrics(n_prompt, n_out, first - start, end - start, decode, text)
+    text = tokenizer.decode(reply.ids, skip_special_tokens=True)
+    return RequestMetrics(int(inputs["input_ids"].shape[1]), n_out, first - start, end - start, decode, text)
 
 
 # --------------------------------------------------------------------------- memory
@@ -107,42 +107,41 @@ class MemoryReport:
     parameter_bytes: int
     buffer_bytes: int
     cuda_max_allocated_bytes: int | None = None
-    by_dtype: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_bytes(self) -> int:
         return self.parameter_bytes + self.buffer_bytes
 
     def __str__(self) -> str:
+        buffers = (f"{self.buffer_bytes / 2**20:.1f} MiB" if self.buffer_bytes >= 2**20
+                   else f"{self.buffer_bytes:,} bytes")
         gpu = ("" if self.cuda_max_allocated_bytes is None
                else f", CUDA peak allocated {self.cuda_max_allocated_bytes / 2**20:.1f} MiB")
-        return (f"parameters {self.parameter_bytes / 2**20:.1f} MiB + buffers {self.buffer_bytes / 2**20:.3f} MiB "
+        return (f"parameters {self.parameter_bytes / 2**20:.1f} MiB + buffers {buffers} "
                 f"= {self.total_bytes / 2**20:.1f} MiB{gpu}")
 
 
 def model_memory(model) -> MemoryReport:
-    """Parameter + buffer bytes of ``model`` (a tied embedding is counted once).
+    """Parameter and buffer bytes of a transformers ``model``, split, plus the CUDA peak.
 
-    On a CUDA machine also ``torch.cuda.max_memory_allocated()``: the peak of
-    what PyTorch's allocator handed out (weights + KV cache + activations),
-    reset it with ``torch.cuda.reset_peak_memory_stats()`` before a request.
+    The bytes are transformers' own count, ``model.get_memory_footprint()``
+    (``return_buffers=False`` for the parameters alone): it walks
+    ``model.parameters()`` and ``model.buffers()``, which yield a shared tensor once, so a
+    tied embedding / output head is counted once (``state_dict()`` lists it twice).
+    Buffers are tensors that are not trained, such as the rotary-embedding frequencies.
+    Two things it does not count: the quantization constants of a bitsandbytes model
+    (:func:`labkit.quant.total_bytes` adds them) and anything that exists only while
+    the model runs (KV cache, activations).  For those, on a CUDA machine, the report
+    also holds ``torch.cuda.max_memory_allocated()``: the peak of what PyTorch's
+    allocator handed out, which you reset with ``torch.cuda.reset_peak_memory_stats()``
+    before a request.
     """
     import torch
 
-    seen: set[int] = set()
-    params = buffers = 0
-    by_dtype: dict[str, int] = {}
-    for p in model.parameters():  # yields each Parameter once, so tied weights are not doubled
-        if id(p) in seen:
-            continue
-        seen.add(id(p))
-        n = p.numel() * p.element_size()
-        params += n
-        by_dtype[str(p.dtype).replace("torch.", "")] = by_dtype.get(str(p.dtype).replace("torch.", ""), 0) + n
-    for b in model.buffers():
-        buffers += b.numel() * b.element_size()
+    params = int(model.get_memory_footprint(return_buffers=False))
+    buffers = int(model.get_memory_footprint()) - params
     cuda = int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
-    return MemoryReport(params, buffers, cuda, by_dtype)
+    return MemoryReport(params, buffers, cuda)
 
 
 def rss_bytes() -> int:
@@ -189,13 +188,23 @@ def summarize(metrics: Sequence[RequestMetrics], qs: Sequence[float] = PERCENTIL
     return out
 
 
+SUMMARY_ROWS = {  # summarize() key -> (label, unit, scale)
+    "ttft_s": ("time to first token", "ms", 1000.0),
+    "total_s": ("total latency", "ms", 1000.0),
+    "decode_tokens_per_s": ("decode speed", "tokens/s", 1.0),
+    "output_tokens": ("output tokens", "", 1.0),
+}
+
+
 def format_summary(summary: dict[str, dict[str, float]]) -> str:
-    """A small text table of :func:`summarize`'s result."""
+    """A small text table of :func:`summarize`'s result, times in milliseconds."""
     qs = [k for k in next(iter(summary.values())) if k.startswith("p")]
-    head = f"{'metric':<22}{'mean':>10}" + "".join(f"{q:>10}" for q in qs)
+    head = f"{'metric':<32}{'mean':>9}" + "".join(f"{q:>9}" for q in qs)
     rows = [head, "-" * len(head)]
     for key, row in summary.items():
-        rows.append(f"{key:<22}{row['mean']:>10.4g}" + "".join(f"{row[q]:>10.4g}" for q in qs))
+        label, unit, scale = SUMMARY_ROWS.get(key, (key, "", 1.0))
+        name = f"{label} ({unit})" if unit else label
+        rows.append(f"{name:<32}{row['mean'] * scale:>9.1f}" + "".join(f"{row[q] * scale:>9.1f}" for q in qs))
     return "\n".join(rows)
 
 
@@ -233,6 +242,10 @@ class Health:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def __str__(self) -> str:
+        token = "" if self.token is None else f" (token {self.token!r}, id {self.token_id})"
+        return f"{self.status}: {self.detail or f'{self.latency_s * 1000:.1f} ms'}{token}"
 
 
 def health_check(model, tokenizer, *, max_latency_s: float = 2.0, prompt: str = "Hi") -> Health:

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .chat import split_thinking
+from .chat import Reply, generate_batch
 from .errors import LabError
 
 LEVELS = (1, 2, 3, 4)
@@ -288,6 +288,7 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
     Works on any causal LM whose tokenizer has a Qwen3-style chat template (it is
     how the notebooks compare a quantized or fine-tuned model with the original).
     Greedy unless sampling arguments (``do_sample=True, temperature=...``) are given.
+    The replies come from :func:`labkit.generate_batch`, ``batch_size`` conversations at a time.
 
     ``task="arithmetic"``: the reasoning task; ``task="double"``: the held-out skill
     (``Double 47.``; correct means the last number of the answer is 94).
@@ -296,6 +297,7 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
     outputs whose think block is well formed for the mode), ``by_level`` and examples.
     """
     import torch
+    from huggingface_hub.utils import tqdm  # tqdm.auto, off where labkit.models.quiet_progress_bars turned bars off
 
     if n <= 0:
         raise LabError(f"n={n} problems cannot be evaluated.", "pass n >= 1.")
@@ -317,46 +319,23 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
     else:
         gen.update(temperature=None, top_p=None, top_k=None)
 
-    pad_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    device = next(model.parameters()).device
-    outputs: list[list[int]] = []
-    new_tokens = 0
+    replies: list[Reply] = []
     t0 = time.perf_counter()
-    try:
-        from tqdm.auto import tqdm
-        batches = range(0, n, batch_size)
-        for start in tqdm(batches, desc=f"evaluate {task} thinking={thinking}", disable=not progress,
-                          leave=False):
-            texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
-                                                   enable_thinking=thinking)
-                     for c in convs[start:start + batch_size]]
-            enc = tokenizer(texts, return_tensors="pt", padding=True).to(device)
-            with torch.no_grad():
-                out = model.generate(**enc, pad_token_id=tokenizer.pad_token_id, **gen)
-            for row in out[:, enc["input_ids"].shape[1]:].tolist():
-                row = [t for t in row if t != tokenizer.pad_token_id]
-                eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-                if eos in row:
-                    row = row[: row.index(eos)]
-                outputs.append(row)
-                new_tokens += len(row) + 1
-    finally:
-        tokenizer.padding_side = pad_side
+    for start in tqdm(range(0, n, batch_size), desc=f"evaluate {task} thinking={thinking}", disable=not progress,
+                      leave=False):
+        replies += generate_batch(model, tokenizer, convs[start:start + batch_size], thinking=thinking, **gen)
     seconds = time.perf_counter() - t0
+    new_tokens = sum(r.new_tokens for r in replies)
 
     correct, fmt, examples = [], [], []
-    for p, conv, ids in zip(problems, convs, outputs):
-        text = tokenizer.decode(ids, skip_special_tokens=False)
-        _, answer_ids, _ = split_thinking(ids, tokenizer)
-        answer = tokenizer.decode(answer_ids, skip_special_tokens=True)
-        ok_fmt = _format_ok(text, thinking)
-        nums = _INT.findall(answer)
+    for p, conv, reply in zip(problems, convs, replies):
+        nums = _INT.findall(reply.answer)
         ok = bool(nums) and int(nums[-1]) == p.answer
         correct.append(ok)
-        fmt.append(ok_fmt)
+        fmt.append(_format_ok(reply.text, thinking))
         if len(examples) < 5:
-            examples.append({"question": conv[-1]["content"], "expected": p.answer, "output": text, "correct": ok})
+            examples.append({"question": conv[-1]["content"], "expected": p.answer, "output": reply.text,
+                             "correct": ok})
     by_level: dict[int, list[bool]] = {}
     for p, ok in zip(problems, correct):
         by_level.setdefault(p.level, []).append(ok)

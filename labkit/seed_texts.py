@@ -8,11 +8,21 @@ passage -- from "Introduction" to the end of "Qwen design principles" (level-2 h
 
 ``SEED_EXCERPTS[code]`` is :func:`labkit.tokens.seed_prose` of that passage: markdown marks,
 links and list markers removed, words untouched (machine-translation slips included, e.g. the
-Persian text lacks the zero-width non-joiners of standard orthography).  ``tests/test_tokens.py``
-re-extracts them from the seed files when those are available and checks they are identical.
+Persian text lacks the zero-width non-joiners of standard orthography).
 
 ``SEED_EXCERPTS["en"]`` is not from the seed: it is the course authors' own English rendering
 of the same passage, written so the other five can be compared with English.
+
+The seed files are not part of the repository, so the excerpts carry their own proof:
+
+* ``SEED_SHA256[code]``: the SHA-256 of each excerpt (UTF-8) as extracted; ``tests/test_tokens.py``
+  checks it on every run, so an edit to an excerpt (an editor normalising the Persian, a stray
+  space) fails the tests;
+* ``SEED_FILE_SHA256[code]``: the SHA-256 of the seed file it was extracted from;
+* ``python tools/seed_excerpts.py --check DIR`` (for maintainers who hold the seed files) checks the
+  files in ``DIR`` against ``SEED_FILE_SHA256`` and re-extracts every excerpt from them.
+
+The course's own outline of the whole chapter is ``docs/source_outline.md``.
 
 Only the passage is used, not whole files: the two editions differ after it, and their code
 fences are broken in translation (an odd number of ```), so "prose" extracted from a whole
@@ -32,6 +42,23 @@ SEED_FILES: dict[str, str] = {
     'et': '002_cf20a15258f393cb.txt',
     'bg': '003_caca9a5c87f968b0.txt',
     'fa': '004_cc20f879f08ed572.txt',
+}
+
+# language code -> SHA-256 of SEED_EXCERPTS[code] (UTF-8) and of the seed file it comes from;
+# tools/seed_excerpts.py --check DIR recomputes both from the seed files.
+SEED_SHA256: dict[str, str] = {
+    'he': '12d32595cb2a4d4207bf84e52bedbc1234ea7742d5e0f56238c7f71eaf81eed6',
+    'uk': '1f08f9073c6f5f32fd0dc64bc5150e525131d4b0eca831c2c7aaa1020c6d433c',
+    'et': 'a2685d51f3c1e80ec034aeb4006145eaeb15492fc8897d5301114ab9076a6586',
+    'bg': '4ba9b88e310854365c57d47bd4481e9b49bc2a0db79988a9116b803b90bdbd44',
+    'fa': 'e625ebe76de1b29c330b81c51f9c57407f1606cfb18b1f26c0def1dd538db133',
+}
+SEED_FILE_SHA256: dict[str, str] = {
+    'he': '55c3732ee5cf0a724ee47ab17089946aea1edadd45f8c214fcbf7d51876e0960',
+    'uk': '4d57c3c8fe0543b94d0b5466c97893ac755136122c2ab7bb7b3523f1f0573a9d',
+    'et': 'bd716bc51191422d28785081e0a9b04d34b1f4128432cebd0fe551068eaf0c71',
+    'bg': 'd21a0c5ce9cd000449214aa64cd0814c1aad62928f15704716bc5780fb95b329',
+    'fa': '12871e5dac77e3e7a8615cc0e8cdf82aa43088fc8b16d62a324dc058c6ddccf4',
 }
 
 SEED_EXCERPTS: dict[str, str] = {

@@ -3,7 +3,7 @@
 Two halves, kept apart on purpose:
 
 * **The task side is a claim.**  :data:`SEED_GUIDE` is the source chapter's "model selection
-  guide" (SEED_OUTLINE.md section 7): for basic apps, math and reasoning, coding, multimodal and
+  guide" (docs/source_outline.md section 7): for basic apps, math and reasoning, coding, multimodal and
   enterprise work it names model series.  The course did not benchmark these pairings; every
   :class:`Recommendation` says so in its ``source``.
 * **The memory side is computed.**  Weights come from :func:`labkit.architectures.weight_memory_gb`
@@ -38,7 +38,7 @@ from .errors import LabError
 HARDWARE = ("gpu", "cpu", "mobile")
 OVERHEAD_GB = 1.0   # the allowance architectures.fits() uses for activations, runtime, slack
 SEED_GUIDE_SOURCE = ("seed chapter 'Section 2: Qwen family fundamentals', 'Model selection guide' "
-                     "(SEED_OUTLINE.md section 7): a claim of the source chapter, not benchmarked "
+                     "(docs/source_outline.md section 7): a claim of the source chapter, not benchmarked "
                      "by the course")
 
 # precision label -> (architectures dtype, experts quantized too?)
@@ -116,8 +116,11 @@ _VL_SHAPES = ("Qwen2.5-VL-7B module print (embed_tokens 152064 x 3584, 28 decode
               "shapes) in acproject/duorou docs/qwen2.5vl_graph.md; the language model of each "
               "Qwen2.5-VL size is taken to have the shapes of the Qwen2.5 model of the same size "
               "(checked for 7B only)")
-_CODER_CARDS = ("https://huggingface.co/Qwen/Qwen2.5-Coder-{s}B-Instruct (model card, via copy in "
-                "ZHUI/paddlenlp_model_readme): same parameter counts, layers and heads as Qwen2.5-{s}B")
+_CODER_SRC = ("https://huggingface.co/Qwen/Qwen2.5-Coder-{s}B-Instruct (model card, via copy in "
+              "ZHUI/paddlenlp_model_readme): same parameter counts, layers and heads as Qwen2.5-{s}B; "
+              "context from the Coder family table of Qwen's blog (2024-11-12, "
+              "https://qwenlm.github.io/blog/qwen2.5-coder-family/): 0.5B, 1.5B and 3B 32K, 7B-32B 128K "
+              "(the first 1.5B card, of September 2024, said 131,072)")
 _MATH_SRC = ("Qwen2.5-Math cards (via copy in ZHUI/paddlenlp_model_readme): base models continue "
              "Qwen2.5 ('deployed ... in the same way as Qwen2.5'), shapes not read from config.json; "
              "context 4096: config max_position_embeddings per QwenLM/Qwen2.5-Math issue #59 and "
@@ -138,8 +141,8 @@ def _q25_instruct(size: str) -> Candidate:
 
 
 def _coder(size: str) -> Candidate:
-    ctx = 32768 if size in ("0.5", "3") else 131072
-    return Candidate(f"Qwen2.5-Coder-{size}B-Instruct", f"Qwen2.5-{size}B", ctx, _CODER_CARDS.format(s=size),
+    ctx = 32768 if size in ("0.5", "1.5", "3") else 131072
+    return Candidate(f"Qwen2.5-Coder-{size}B-Instruct", f"Qwen2.5-{size}B", ctx, _CODER_SRC.format(s=size),
                      native_context_tokens=32768)
 
 
@@ -219,7 +222,7 @@ _ALIASES = {"basic apps": "basic", "chat": "basic", "chatbot": "basic", "reasoni
             "audio": "multimodal", "long-context": "enterprise", "long context": "enterprise"}
 
 
-# The seed's comparison matrix (SEED_OUTLINE section 7), with what the course could check.
+# The seed's comparison matrix (docs/source_outline.md section 7), with what the course could check.
 SEED_MATRIX: tuple[dict[str, str], ...] = tuple(
     dict(zip(("series", "parameters (chapter)", "context (chapter)", "strengths (chapter)",
               "best use (chapter)", "course check"), row)) for row in (
@@ -228,7 +231,8 @@ SEED_MATRIX: tuple[dict[str, str], ...] = tuple(
          "consistent: 0.5B-3B 32K; 7B-72B 128K with YaRN, 32K native (labkit.facts)"),
         ("Qwen2.5-Coder", "1.5B-32B", "128K", "code generation, programming",
          "software development, coding help",
-         "six sizes, 0.5B to 32B; 0.5B and 3B have 32K context, the others 128K with YaRN (model cards, via copies)"),
+         "six sizes, 0.5B to 32B; 0.5B, 1.5B and 3B have 32K context, 7B-32B 128K with YaRN "
+         "(Coder family table, Qwen blog 2024-11-12; the first 1.5B card said 128K)"),
         ("Qwen2.5-Math", "1.5B-72B", "4K-128K", "mathematical reasoning", "education, STEM",
          "sizes consistent (cards); context: the configs stop at 4,096 tokens, no 128K found (issue threads, secondary)"),
         ("Qwen2.5-VL", "various", "variable", "image and text understanding", "multimodal apps, image analysis",
@@ -315,7 +319,8 @@ def _assess_one(c: Candidate, hw: str, budget: float, context: int) -> tuple[Ass
             if c.arch in ("Qwen3-30B-A3B", "Qwen3-235B-A22B") and hw == "gpu" and dtype != "bf16":
                 detail += "; bitsandbytes keeps the MoE experts in bf16, so quantizing saves little"
             if c.native_context_tokens and context > c.native_context_tokens:
-                detail += f"; beyond {c.native_context_tokens:,} tokens enable YaRN rope scaling"
+                detail += (f"; beyond {c.native_context_tokens:,} tokens enable YaRN rope scaling "
+                           f"(factor {c.context_tokens / c.native_context_tokens:g})")
             return Assessment(c.model, True, label, total, detail, c.tier), label
     return Assessment(c.model, False, None, total,
                       f"needs more than {budget:g} GB even at the smallest precision ({'; '.join(tried)} GB)",
@@ -381,10 +386,14 @@ def selection_form(task: str = "basic", memory_gb: float = 16, hardware: str = "
 
     Returns the form (an ``ipywidgets.VBox``); display it, or leave it as a cell's last line.
     The form's ``.update()`` redraws the table (the widgets call it on every change).
+
+    The table is written into the form's ``Output`` widget by setting its ``outputs``, not with
+    ``with out: display(...)``: captured output makes headless runners (papermill, nbclient)
+    answer the kernel while they wait for the cell's reply, and nbclient 0.11 then stalls now
+    and then until its timeout (see ``_OutputWidget`` in tools/run_notebooks.py).
     """
     import ipywidgets as W
     import pandas as pd
-    from IPython.display import display
 
     _check(task, memory_gb, hardware, context_tokens)
     task_w = W.Dropdown(options=[(TASK_LABELS[k], k) for k in TASKS], value=task, description="task")
@@ -398,19 +407,23 @@ def selection_form(task: str = "basic", memory_gb: float = 16, hardware: str = "
     out = W.Output()
 
     def update(*_: Any) -> None:
-        out.clear_output(wait=True)
-        with out:
-            recs = recommend(task_w.value, mem_w.value, hw_w.value, ctx_w.value)
-            if recs:
-                df = pd.DataFrame(as_rows(recs))[["model", "precision", "memory_gb", "tier", "reason"]]
-                display(df.style.hide(axis="index").format({"memory_gb": "{:.2f}"}))
-            else:
-                print("Nothing from the seed's guide fits. Closest misses:")
-            misses = [a for a in assess(task_w.value, mem_w.value, hw_w.value, ctx_w.value) if not a.fits]
-            if misses:
-                print(f"Not recommended ({len(misses)}): " + "; ".join(f"{a.model}: {a.reason}" for a in misses[:4])
-                      + (" ..." if len(misses) > 4 else ""))
-            print(f"Task mapping: {SEED_GUIDE_SOURCE}.")
+        outputs: list[dict] = []
+        lines: list[str] = []
+        recs = recommend(task_w.value, mem_w.value, hw_w.value, ctx_w.value)
+        if recs:
+            df = pd.DataFrame(as_rows(recs))[["model", "precision", "memory_gb", "tier", "reason"]]
+            html = df.style.hide(axis="index").format({"memory_gb": "{:.2f}"}).to_html()
+            outputs.append({"output_type": "display_data", "metadata": {},
+                            "data": {"text/html": html, "text/plain": df.to_string(index=False)}})
+        else:
+            lines.append("Nothing from the seed's guide fits. Closest misses:")
+        misses = [a for a in assess(task_w.value, mem_w.value, hw_w.value, ctx_w.value) if not a.fits]
+        if misses:
+            lines.append(f"Not recommended ({len(misses)}): " + "; ".join(f"{a.model}: {a.reason}" for a in misses[:4])
+                         + (" ..." if len(misses) > 4 else ""))
+        lines.append(f"Task mapping: {SEED_GUIDE_SOURCE}.")
+        outputs.append({"output_type": "stream", "name": "stdout", "text": "\n".join(lines) + "\n"})
+        out.outputs = tuple(outputs)  # one state update: no flicker, nothing captured
 
     for w in (task_w, mem_w, hw_w, ctx_w):
         w.observe(update, names="value")

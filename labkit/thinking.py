@@ -158,7 +158,7 @@ def budget_curve(model, tokenizer, budgets: Iterable[int | None], n: int = 40, s
     :class:`ThinkingBudget` passed as ``logits_processor``.  Returns rows
     ``{"budget", "accuracy", "format_ok", "mean_new_tokens"}``.
     """
-    from tqdm.auto import tqdm
+    from huggingface_hub.utils import tqdm  # tqdm.auto, off where labkit.models.quiet_progress_bars turned bars off
 
     from .nano import evaluate
 
@@ -181,7 +181,7 @@ def mode_table(model, tokenizer, n: int = 40, seed: int = 0, *, levels: Iterable
     held-out problems, so the token counts are per level.  Returns rows
     ``{"level", "thinking", "accuracy", "mean_new_tokens"}``.
     """
-    from tqdm.auto import tqdm
+    from huggingface_hub.utils import tqdm  # tqdm.auto, off where labkit.models.quiet_progress_bars turned bars off
 
     from .nano import evaluate
 

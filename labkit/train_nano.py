@@ -1,6 +1,6 @@
 """Rebuild the nano Qwen3 from a seed:  ``python -m labkit.train_nano --out DIR``.
 
-The model is a real ``Qwen3ForCausalLM`` with Qwen's full 151,936-token
+The model is a real ``Qwen3ForCausalLM`` with Qwen's full 151,936-row (151,669 tokens, padded)
 vocabulary, but the curriculum uses only a few hundred of those tokens.  Training
 a softmax over all 151,936 logits per position would cost ~10x more on a CPU, so
 training uses an exact shortcut:

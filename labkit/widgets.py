@@ -4,6 +4,8 @@
 field, a *Send* and a *Clear* button, a *thinking* toggle and an output area.
 The reply streams token by token: ``generate()`` runs in a thread and a
 ``transformers.TextIteratorStreamer`` hands the text over as it is produced.
+The streamer only shows the text live: the :class:`~labkit.Reply` comes from
+:func:`labkit.chat.generate_replies`, the path every lesson generates through.
 The conversation keeps the answers and drops the reasoning, as Qwen3's chat
 template does for earlier turns.
 """
@@ -14,7 +16,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .chat import Reply, build_inputs, split_thinking
+from .chat import Reply, batch_inputs, generate_replies
 
 
 class ChatBox(widgets.VBox):
@@ -57,23 +59,19 @@ class ChatBox(widgets.VBox):
             self._busy = False
 
     def _send(self, text: str) -> Reply:
-        import torch
         from transformers import TextIteratorStreamer
 
         self.text.value = ""
         conversation = self.history + [{"role": "user", "content": text}]
-        inputs = build_inputs(self.model, self.tokenizer, conversation, thinking=self.thinking.value,
+        inputs = batch_inputs(self.model, self.tokenizer, [conversation], thinking=self.thinking.value,
                               max_new_tokens=self.max_new_tokens)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         result: dict[str, Any] = {}
 
         def work() -> None:
             try:
-                with torch.no_grad():
-                    result["ids"] = self.model.generate(**inputs, streamer=streamer,
-                                                        max_new_tokens=self.max_new_tokens,
-                                                        pad_token_id=self.tokenizer.pad_token_id,
-                                                        **self.generate_kwargs)
+                result["reply"] = generate_replies(self.model, self.tokenizer, inputs, streamer=streamer,
+                                                   max_new_tokens=self.max_new_tokens, **self.generate_kwargs)[0]
             except Exception as exc:  # noqa: BLE001 (re-raised in the caller's thread)
                 result["error"] = exc
                 streamer.end()  # unblock the loop below
@@ -88,10 +86,7 @@ class ChatBox(widgets.VBox):
         thread.join()
         if "error" in result:
             raise result["error"]
-        new = result["ids"][0, inputs["input_ids"].shape[1]:].tolist()
-        think_ids, answer_ids, closed = split_thinking(new, self.tokenizer)
-        reply = Reply(self.tokenizer.decode(think_ids, skip_special_tokens=True).replace("<think>", "").strip("\n"),
-                      self.tokenizer.decode(answer_ids, skip_special_tokens=True).strip("\n"), len(new), closed)
+        reply = result["reply"]
         self.history = conversation + [{"role": "assistant", "content": reply.answer}]
         return reply
 

@@ -14,9 +14,22 @@ import pytest  # noqa: E402
 
 NOTEBOOK_RUNS = pytest.StashKey[dict]()
 
+# Test tiers (CONTRIBUTING.md says which to run when).  A test file names its tier with
+# ``pytestmark = pytest.mark.<tier>``; every test without one is ``unit``.
+TIERS = {
+    "unit": "labkit and tools on tiny inputs: about a minute in all; run on every change (bash run.sh unit)",
+    "model": "runs the nano model or a stand-in, trains, or builds and compares tokenizers: seconds each",
+    "notebooks": "executes notebooks, exercises and solutions under the offline profile",
+    "hub": "executes notebooks under the hub profile on stand-in checkpoints",
+    "serving": "starts real server processes (transformers serve, JupyterLab) and sends them traffic",
+    "browser": "drives JupyterLab in headless Chromium",
+}
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[NOTEBOOK_RUNS] = {}
+    for tier, what in TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: {what}")
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +52,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     runs = config.stash.get(NOTEBOOK_RUNS, {})
     if not runs:
         return
+    import run_notebooks
+
     terminalreporter.section("notebook execution times (offline profile)")
-    for name, (status, seconds, error, _) in sorted(runs.items()):
-        terminalreporter.write_line(f"{name:<45} {status:<6} {seconds:>7.1f} s" + (f"  {error}" if error else ""))
+    for name, (status, seconds, error, out) in sorted(runs.items()):
+        slow = run_notebooks.describe_slow(run_notebooks.slow_cells(out)) if out.exists() else ""
+        terminalreporter.write_line(f"{name:<45} {status:<6} {seconds:>7.1f} s" + (f"  {error}" if error else "")
+                                    + (f"  SLOW: {slow}" if slow else ""))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(pytest.mark.unit)

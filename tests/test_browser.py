@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 import browser_check
 import run_notebooks
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = browser_check.OUT
 TIMES = OUT / "times.json"
@@ -33,7 +34,7 @@ COURSE = run_notebooks.notebooks()  # the same list as `bash run.sh course`
 IDS = [str(p.relative_to(ROOT)) for p in COURSE]
 TIMEOUT = 600  # seconds per notebook
 # A notebook whose code builds ipywidgets (labkit's widget makers or ipywidgets itself) must show them.
-WIDGET_CODE = re.compile(r"\b(chat_widget|sampling_explorer|selection_form|interact(ive)?)\(|\bipywidgets\b")
+WIDGET_CODE = run_notebooks.WIDGET_CODE
 KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 
 
@@ -189,6 +190,13 @@ def test_the_check_reports_processes_left_running(lab):
     run = lab.run(rel, OUT / "selftest" / "leak.png", timeout=120)
     bad = "\n".join(browser_check.problems(run))
     assert "survived its shutdown" in bad and "sleep 300" in bad and "sleep 301" in bad, bad
+
+
+def test_the_check_stops_a_cell_past_the_per_cell_limit(lab, monkeypatch):
+    monkeypatch.setattr(browser_check, "CELL_TIMEOUT_S", 8)
+    rel = _tiny(lab, "hangs", "import labkit\nlabkit.banner('offline')", "import time\ntime.sleep(600)", "x = 1")
+    run = lab.run(rel, OUT / "selftest" / "hangs.png", timeout=200)
+    assert "cell 1 ran past the 8 s limit for one cell" in run.failure and "import time" in run.failure
 
 
 def test_some_course_notebooks_show_widgets():

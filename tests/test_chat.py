@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 import labkit
+from labkit.chat import build_inputs, reply_from_ids, stop_ids
 from labkit.errors import LabError
 
 
@@ -24,6 +25,7 @@ def test_bad_conversations_are_named(messages, match):
         labkit.validate_messages(messages)
 
 
+@pytest.mark.model
 def test_prompt_longer_than_context_names_the_limit(mt):
     model, tok = mt
     limit = model.config.max_position_embeddings
@@ -32,6 +34,7 @@ def test_prompt_longer_than_context_names_the_limit(mt):
         labkit.chat(model, tok, long)
 
 
+@pytest.mark.model
 def test_split_thinking_uses_the_tokenizer_ids():
     tok = labkit.load_tokenizer("qwen3")
     ids = tok.encode("<think>\nplan\n</think>\n\n42")
@@ -63,6 +66,7 @@ def test_bad_model_id_under_hub_profile(monkeypatch):
         labkit.load_model("qwen3")
 
 
+@pytest.mark.model
 def test_generate_batch_equals_one_by_one_greedy(mt):
     model, tok = mt
     convs = [[{"role": "user", "content": q}] for q in ("What is 7 + 5?", "Compute 4827 + 3979.", "Hello!",
@@ -90,3 +94,34 @@ def test_generate_batch_right_padding_would_differ(mt):
     right = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     good = labkit.generate_batch(model, tok, convs[:1], thinking=False, do_sample=False, max_new_tokens=20)[0]
     assert right.strip() != good.answer
+
+
+def test_build_inputs_tokenizes_like_the_chat_template(mt):
+    model, tok = mt
+    conv = [{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "What is 9 + 9?"}]
+    for thinking in (True, False):
+        direct = tok.apply_chat_template(conv, add_generation_prompt=True, enable_thinking=thinking)["input_ids"]
+        assert build_inputs(model, tok, conv, thinking=thinking)["input_ids"][0].tolist() == direct
+
+
+@pytest.mark.model
+def test_reply_from_ids_cuts_at_the_end_of_turn_and_splits():
+    tok = labkit.load_tokenizer("qwen3")
+    end, pad = tok.convert_tokens_to_ids("<|im_end|>"), tok.pad_token_id
+    row = tok.encode("<think>\nplan\n</think>\n\n42") + [end, pad, pad, end]   # a finished row, then padding
+    reply = reply_from_ids(row, tok, {end})
+    assert reply.ids == row[:-3] and reply.new_tokens == len(row) - 3
+    assert (reply.thinking, reply.answer, reply.finished_thinking) == ("plan", "42", True)
+    assert reply.text == "<think>\nplan\n</think>\n\n42"                        # tags kept, end of turn dropped
+    cut = reply_from_ids(tok.encode("<think>\nstill"), tok, {end})  # no end of turn: all of it
+    assert not cut.finished_thinking and cut.answer == "" and cut.thinking == "still" and cut.text == "<think>\nstill"
+
+
+def test_chat_is_a_batch_of_one(mt):
+    model, tok = mt
+    conv = [{"role": "user", "content": "What is 306 × 7?"}]
+    one = labkit.chat(model, tok, conv, do_sample=False, max_new_tokens=120)
+    batch = labkit.generate_batch(model, tok, [conv], do_sample=False, max_new_tokens=120)
+    assert [one] == batch and one.new_tokens == len(one.ids) and one.ids[-1] in stop_ids(model, tok)
+    with pytest.raises(LabError, match="longest prompt has"):
+        labkit.generate_batch(model, tok, [conv, [{"role": "user", "content": "1 " * 2000}]])

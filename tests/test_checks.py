@@ -84,6 +84,7 @@ def test_exercise_00_checks_are_registered():
         assert checks.REGISTRY[name] is getattr(checks, f"check_{name}")
 
 
+@pytest.mark.model
 def test_exercise_00_right_answers_pass(tok):
     assert checks.check_think_end_id(tok.convert_tokens_to_ids("</think>")) is True
     assert checks.check_n_tokens(len(tok.encode(checks.SENTENCE_00))) is True
@@ -93,6 +94,7 @@ def test_exercise_00_right_answers_pass(tok):
     assert checks.check_no_think_prompt(prompt) is True
 
 
+@pytest.mark.model
 def test_exercise_00_wrong_answers_fail(tok, capsys):
     assert checks.check_think_end_id(tok.convert_tokens_to_ids("<think>")) is False
     assert checks.check_n_tokens(len(checks.SENTENCE_00.split())) is False
@@ -102,3 +104,21 @@ def test_exercise_00_wrong_answers_fail(tok, capsys):
                                                                 enable_thinking=False)) is False  # ids
     out = capsys.readouterr().out
     assert out.count("❌") == 4 and "notebook 00" in out
+
+
+@pytest.mark.model
+def test_second_turn_expects_the_active_models_own_first_answer(capsys):
+    """The key is computed from the active profile's model, so the solution passes under offline and hub."""
+    model, tok = checks._course_model()
+    first = labkit.chat(model, tok, [{"role": "user", "content": checks.FIRST_03}], thinking=True, do_sample=False)
+
+    def history(content):
+        return [{"role": "user", "content": checks.FIRST_03}, {"role": "assistant", "content": content},
+                {"role": "user", "content": checks.SECOND_03}]
+
+    assert checks.check_second_turn(history(first.answer))
+    assert not checks.check_second_turn(history(first.thinking))
+    assert not checks.check_second_turn(history(first.answer + " "))
+    assert not checks.check_second_turn(history(first.text))   # the reasoning and its tags kept
+    out = capsys.readouterr().out
+    assert out.count("✅") == 1 and "first_reply.answer" in out

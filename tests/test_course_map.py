@@ -12,7 +12,6 @@ import course_map as cm
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = cm.course_notebooks()
-OUTLINE = ROOT.parent / "shared" / "SEED_OUTLINE.md"
 
 
 def _block(text: str) -> str:
@@ -191,9 +190,15 @@ def test_lora_parameters_match_peft_arithmetic():
 
 
 def test_memory_data_follows_what_the_notebooks_load():
+    from labkit import hub
     from labkit.models import DEFAULT_HUB_MODEL
 
-    assert cm.Q3 == DEFAULT_HUB_MODEL
+    assert cm.Q3 == DEFAULT_HUB_MODEL == hub.DEFAULT_MODEL
+    listed = {m.repo_id for m in hub.COURSE_MODELS}
+    for num, spec in cm.HUB_MEMORY.items():   # the map sizes only models of labkit.hub's one list
+        for load in spec.loads:
+            assert load.model in listed, (num, load.model)
+            assert num in hub.get(load.model).notebooks, (num, load.model)
     for path in NOTEBOOKS:
         num, source = path.name[:2], _source(path)
         assert (num in cm.NO_MODEL) != (num in cm.HUB_MEMORY), f"notebook {num}: in exactly one of NO_MODEL, HUB_MEMORY"
@@ -216,8 +221,8 @@ def test_outcomes_point_at_real_sections_and_checks(readme_rows):
 
     block = _block((ROOT / "README.md").read_text(encoding="utf-8"))
     by_number = {p.name[:2]: p for p in NOTEBOOKS}
-    for outcome in cm.OUTCOMES:
-        assert f"| {outcome.text} |" in block
+    for i, outcome in enumerate(cm.OUTCOMES, 1):
+        assert f"| 10.{i} {outcome.text} |" in block
         assert outcome.delivered and outcome.checks, outcome.text
         for d in outcome.delivered:
             headings = set(re.findall(r"^## (\d+)\.", _source(by_number[d.notebook]), re.M))
@@ -229,8 +234,67 @@ def test_outcomes_point_at_real_sections_and_checks(readme_rows):
             assert f"labkit.checks.check_{name}(" in _source(exercise), f"{exercise.name} does not call check_{name}"
 
 
-@pytest.mark.skipif(not OUTLINE.exists(), reason="the seed outline (../shared/SEED_OUTLINE.md) is not here")
-def test_outcomes_are_the_seed_outlines():
-    line = next(x for x in OUTLINE.read_text(encoding="utf-8").splitlines() if x.startswith("10. Learning outcomes"))
-    listed = [s.strip().rstrip(".") for s in line.split(":", 1)[1].split(";")]
-    assert [o.text for o in cm.OUTCOMES] == listed
+def _outline_sections() -> dict[int, str]:
+    """docs/source_outline.md: section number -> its text, from each '### N. Title' heading."""
+    text = cm.OUTLINE.read_text(encoding="utf-8")
+    parts = re.split(r"^### (\d+)\. .*$", text, flags=re.M)
+    return {int(n): body for n, body in zip(parts[1::2], parts[2::2])}
+
+
+def test_outline_is_in_the_repository_with_sections_1_to_10():
+    assert cm.OUTLINE == ROOT / "docs" / "source_outline.md" and cm.OUTLINE.is_file()
+    assert list(_outline_sections()) == list(range(1, 11))      # sections 5, 6, 7, 10 are cited by number
+
+
+def test_code_samples_cited_by_the_notebooks_are_in_the_outline():
+    rows = re.findall(r"^\| (\d+) \| .* \| ([^|]+) \|$", cm.OUTLINE.read_text(encoding="utf-8"), re.M)
+    where = {int(n): taught for n, taught in rows}
+    assert list(where) == list(range(1, 14))
+    cited = {(int(n), p.name[:2]) for p in NOTEBOOKS for n in re.findall(r"\bsample (\d+)\b", _source(p))}
+    assert cited, "the notebooks cite the chapter's code samples by number"
+    for n, notebook in sorted(cited):
+        assert f"notebook {notebook}" in where[n], f"sample {n} is cited by notebook {notebook}"
+
+
+def test_outcomes_are_the_outlines_numbered_outcomes():
+    body = _outline_sections()[10].split("\n## ", 1)[0]
+    listed = re.findall(r"^(\d+)\. \*\*(.+?)\*\*", body, re.M)
+    assert [n for n, _ in listed] == [str(i) for i in range(1, len(listed) + 1)]
+    assert [o.text for o in cm.OUTCOMES] == [text for _, text in listed]
+    block = _block((ROOT / "README.md").read_text(encoding="utf-8"))
+    for n, text in listed:
+        assert f"| 10.{n} {text} |" in block
+    assert "[`docs/source_outline.md`](docs/source_outline.md), section 10" in block
+
+
+def test_sizing_comes_from_the_hub_list(monkeypatch):
+    from labkit import hub
+
+    vl = hub.get(cm.VL)
+    assert cm._arch(cm.VL) == (vl.arch, vl.vision_params, cm._arch(cm.VL)[2])
+    assert "vision tower" in cm._arch(cm.VL)[2]
+    assert cm._arch(cm.Q3) == ("Qwen3-0.6B", 0, "Qwen3-0.6B")
+    # a change to the list is what the map shows
+    monkeypatch.setattr(hub, "COURSE_MODELS", tuple(m for m in hub.COURSE_MODELS if m.repo_id != cm.VL))
+    with pytest.raises(cm.CourseMapError, match="labkit.hub.COURSE_MODELS"):
+        cm._arch(cm.VL)
+
+
+def test_a_committed_gpu_record_shows_measured_peaks_beside_the_computed(tmp_path):
+    """A record of the GPU workflow (tests/nbval_record.py's format): its peaks appear beside the computed GB."""
+    record = tmp_path / "gpu_notebooks.json"
+    record.write_text(json.dumps({"gpu": "NVIDIA L4", "device": "CUDA: NVIDIA L4 (22.0 GiB)", "versions": {},
+                                  "notebooks": {
+                                      "notebooks/02_chat_and_generation.ipynb": {"status": "ok", "peak_gpu_bytes": 7_654_321_000},
+                                      "notebooks/05_lora_and_qlora.ipynb": {"status": "failed", "peak_gpu_bytes": 2_000_000_000},
+                                      "solutions/03_thinking_mode_solution.ipynb": {"status": "ok", "peak_gpu_bytes": 9}}}))
+    assert cm.measured_peaks(record) == {"02": "measured 7.65 GB on NVIDIA L4"}
+    assert cm.measured_peaks(tmp_path / "none.json") == {}
+    readme, plain = cm.render_readme(cm.TIMES, gpu_record=record), cm.render_readme(cm.TIMES, gpu_record=tmp_path / "x")
+    row = next(line for line in readme.splitlines() if line.startswith("| 02 |"))
+    assert "measured 7.65 GB on NVIDIA L4" in row and cm.fmt_gb(cm.hub_memory("02").total_gb) in row
+    assert "GB on NVIDIA" not in plain and readme.count("measured 7.65 GB") == 1   # only 02: 05 failed
+    assert "measured 7.65 GB on NVIDIA L4" in cm.render_guide(cm.TIMES, gpu_record=record)["gpu"]
+    record.write_text("{}")
+    with pytest.raises(cm.CourseMapError, match="GPU record"):
+        cm.measured_peaks(record)

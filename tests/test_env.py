@@ -128,3 +128,29 @@ def test_cuda_bf16_is_false_without_a_gpu(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cuda_bf16() is False
+
+
+def test_pins_come_from_the_package_metadata_or_pyproject(monkeypatch):
+    """PINNED has one source: pip's metadata of qwen-labs, else the checkout's pyproject.toml."""
+    from importlib import metadata
+
+    assert env.pins() == pyproject_pins()
+
+    def not_installed(dist):
+        raise metadata.PackageNotFoundError(dist)
+
+    monkeypatch.setattr(env.metadata, "requires", not_installed)
+    assert env.pins() == pyproject_pins()
+
+
+def test_versions_named_in_the_docs_are_the_pins():
+    """A `name==version` written in the README, the guides or the workflows is the pinned one."""
+    texts = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md")),
+             *sorted((ROOT / ".github" / "workflows").glob("*.yml")), ROOT / "environment.yml"]
+    seen = 0
+    for path in texts:
+        for name, version in re.findall(r"\b([A-Za-z][A-Za-z0-9_.-]*)==([0-9][0-9A-Za-z.+]*[0-9A-Za-z])", path.read_text()):
+            if name.lower() in env.PINNED:
+                seen += 1
+                assert version == env.PINNED[name.lower()], f"{path.name} says {name}=={version}"
+    assert seen >= 3

@@ -16,6 +16,7 @@ def nano():
     return labkit.load_model()
 
 
+@pytest.mark.model
 def test_linear_module_names_are_read_from_the_model(nano):
     model, _ = nano
     assert finetune.linear_module_names(model) == REAL
@@ -86,6 +87,7 @@ def _trainer(cls, model, tok, data):
                peft_config=finetune.lora_config(model, r=4))
 
 
+@pytest.mark.model
 def test_label_only_trainer_gives_trl_s_loss(nano):
     from trl import SFTTrainer
 
@@ -133,6 +135,7 @@ def test_merged_rows_give_the_full_vocabulary_loss_and_argmax():
     assert finetune.merge_equal_rows(torch.randn(50, 8)) is None        # distinct rows: no merging
 
 
+@pytest.mark.model
 def test_param_counts_and_adapter_size(nano, tmp_path):
     from peft import get_peft_model
 
@@ -153,6 +156,7 @@ def test_param_counts_and_adapter_size(nano, tmp_path):
         finetune.adapter_size(tmp_path / "missing")
 
 
+@pytest.mark.model
 def test_merged_outputs_equal_base_plus_adapter(nano, tmp_path):
     from peft import PeftModel, get_peft_model
 
@@ -180,6 +184,7 @@ def test_merged_outputs_equal_base_plus_adapter(nano, tmp_path):
     assert finetune.greedy_outputs(merged, tok, questions) == with_adapter
 
 
+@pytest.mark.model
 def test_linear_module_names_see_through_peft_and_4bit(nano):
     from peft import get_peft_model
 
@@ -190,6 +195,7 @@ def test_linear_module_names_see_through_peft_and_4bit(nano):
         assert finetune.linear_module_names(quant.load_quantized("nf4")[0]) == REAL
 
 
+@pytest.mark.model
 def test_exercise_checks_of_notebook_05(nano, capsys):
     from labkit import checks
 
@@ -229,3 +235,56 @@ def test_doubling_rows_in_the_thinking_mode(nano):
         n = int(r["completion"].split("\n\n")[-1].split(" + ")[0])
         assert r["completion"].startswith("<think>\n") and "carry" in r["completion"]
         assert r["completion"].endswith(f"</think>\n\n{n} + {n} = {2 * n}<|im_end|>")
+
+
+@pytest.mark.model
+def test_step_time_times_training_steps_and_returns_the_first_loss(nano):
+    import time
+
+    _, tok = nano
+    data = finetune.build_datasets(tok, n_train=4, n_eval=4, replay=0.0)["train"]   # 4 rows: one batch
+    trainer = _trainer(finetune.LabelOnlySFTTrainer, labkit.load_model()[0], tok, data)
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    trainer.model.train()
+    with torch.no_grad():
+        expected = float(trainer.compute_loss(trainer.model, batch))
+    t0 = time.perf_counter()
+    seconds, loss = finetune.step_time(trainer, min_run_time=0.0)
+    wall = time.perf_counter() - t0
+    assert 0 < seconds < wall                # per step: a warm-up step and the timed ones took longer
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.model
+def test_lora_grads_are_one_vector_and_do_not_accumulate(nano):
+    from peft import get_peft_model
+
+    model, tok = labkit.load_model()
+    peft_model = get_peft_model(model, finetune.lora_config(model, ["q_proj", "v_proj"], r=2))
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+    sample = tok(["<|im_start|>user\nDouble 4.<|im_end|>\n<|im_start|>assistant\n4 + 4 = 8"], return_tensors="pt")
+    first, second = finetune.lora_grads(peft_model, sample), finetune.lora_grads(peft_model, sample)
+    assert first.numel() == finetune.param_counts(peft_model)["trainable"] and first.norm() > 0
+    assert torch.allclose(first, second)
+
+
+def test_greedy_outputs_are_the_ids_of_generate_batch(nano):
+    import random
+
+    from labkit import nano as nano_mod
+
+    model, tok = nano
+    rng = random.Random(2)
+    questions = [nano_mod.double_sample(rng, held_out=True).messages for _ in range(3)]
+    replies = labkit.generate_batch(model, tok, questions, thinking=True, max_new_tokens=40, do_sample=False)
+    assert finetune.greedy_outputs(model, tok, questions, thinking=True, max_new_tokens=40) == [r.ids for r in replies]
+
+
+def test_the_trainer_is_a_module_level_sft_trainer():
+    from trl import SFTTrainer
+
+    assert issubclass(finetune.LabelOnlySFTTrainer, SFTTrainer)
+    assert vars(finetune)["LabelOnlySFTTrainer"].__qualname__ == "LabelOnlySFTTrainer"

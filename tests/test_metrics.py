@@ -27,6 +27,7 @@ def test_timing_streamer_skips_the_prompt():
     assert len(s.token_times) == 2 and s.ended_at is not None and s.token_times[0] <= s.token_times[1]
 
 
+@pytest.mark.model
 def test_measure_request_counts_and_orders(mt):
     model, tok = mt
     m = metrics.measure_request(model, tok, MSGS, max_new_tokens=12, min_new_tokens=12)
@@ -38,6 +39,8 @@ def test_measure_request_counts_and_orders(mt):
     assert m.decode_tokens_per_s > 0
     # decode speed is measured after the first token: it must exceed the naive all-in figure
     assert m.decode_tokens_per_s > m.output_tokens / m.total_s * 0.99
+    assert str(m).startswith(f"{m.prompt_tokens} prompt tokens -> 12 new tokens: first after ")
+    assert f"{m.ttft_s * 1000:.1f} ms" in str(m) and repr(m.text) in str(m)
 
 
 def test_model_memory_counts_tied_weights_once(mt):
@@ -48,10 +51,21 @@ def test_model_memory_counts_tied_weights_once(mt):
     naive = sum(t.numel() * t.element_size() for t in state.values())
     emb = model.get_input_embeddings().weight
     assert naive - report.parameter_bytes == emb.numel() * emb.element_size()
-    assert report.buffer_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
     assert report.total_bytes == report.parameter_bytes + report.buffer_bytes
-    assert "MiB" in str(report)
     assert (report.cuda_max_allocated_bytes is None) == (not labkit.has_gpu())
+
+
+def test_model_memory_is_transformers_footprint_split_in_two(mt):
+    model, _ = mt
+    report = metrics.model_memory(model)
+    assert report.total_bytes == model.get_memory_footprint()
+    # the nano model's buffers are the rotary frequencies: not in state_dict (non-persistent), yet held
+    buffers = dict(model.named_buffers())
+    assert buffers and all("rotary" in name for name in buffers)
+    assert report.buffer_bytes == sum(b.numel() * b.element_size() for b in buffers.values()) > 0
+    assert not set(buffers) & set(model.state_dict())
+    text = str(report)
+    assert f"buffers {report.buffer_bytes:,} bytes" in text and "MiB" in text  # small buffers in bytes, not 0.000 MiB
 
 
 def test_rss_delta_is_not_model_memory(mt):
@@ -77,7 +91,10 @@ def test_summarize_shows_the_tail_the_mean_hides():
     s = metrics.summarize(fast + slow)
     assert s["total_s"]["p50"] == pytest.approx(0.1)
     assert s["total_s"]["p99"] > 2.0 > s["total_s"]["mean"]
-    assert "p95" in metrics.format_summary(s)
+    table = metrics.format_summary(s)
+    assert "p95" in table
+    latency = next(line for line in table.splitlines() if line.startswith("total latency (ms)"))
+    assert latency.split()[3:5] == ["390.0", "100.0"]  # in ms: mean (18 x 0.1 s + 2 x 3 s) / 20, p50 0.1 s
     with pytest.raises(LabError):
         metrics.summarize([])
 
@@ -96,6 +113,7 @@ def test_health_check_runs_the_model(mt):
     model, tok = mt
     h = metrics.health_check(model, tok, max_latency_s=60)
     assert h.ok and h.status == "ok" and 0 <= h.token_id < model.config.vocab_size and h.latency_s > 0
+    assert str(h) == f"ok: one token in {h.latency_s * 1000:.1f} ms (token {h.token!r}, id {h.token_id})"
     assert metrics.health_check(model, tok, max_latency_s=0.0).status == "slow"
 
 
@@ -108,6 +126,7 @@ def test_health_check_finds_a_broken_model(mt):
         broken.model.norm.weight.fill_(float("nan"))
     h = metrics.health_check(broken, tok)
     assert h.status == "unhealthy" and "NaN" in h.detail and not h.ok
+    assert str(h) == "unhealthy: the logits contain NaN or inf"
     assert metrics.health_check(None, tok).status == "unhealthy"
 
 

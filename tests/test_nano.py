@@ -32,6 +32,7 @@ def test_standard_layout_and_auto_classes():
     assert model.get_output_embeddings().weight.shape == (151936, cfg["hidden_size"])
 
 
+@pytest.mark.model
 def test_shipped_tokenizer_equals_the_rebuilt_one():
     shipped, built = AutoTokenizer.from_pretrained(NANO_DIR), labkit.load_tokenizer("qwen3")
     assert shipped.chat_template == built.chat_template
@@ -39,6 +40,7 @@ def test_shipped_tokenizer_equals_the_rebuilt_one():
         assert shipped.encode(text) == built.encode(text)
 
 
+@pytest.mark.model
 def test_quick_quality_regression(nano_model):
     model, tok = nano_model
     think = nano.evaluate(model, tok, thinking=True, n=48, seed=1, progress=False)
@@ -49,6 +51,7 @@ def test_quick_quality_regression(nano_model):
     assert think.accuracy > plain.accuracy
 
 
+@pytest.mark.model
 def test_sampled_decoding_stays_well_formed(nano_model):
     model, tok = nano_model
     res = nano.evaluate(model, tok, thinking=True, n=32, seed=2, progress=False,
@@ -71,6 +74,7 @@ def test_unused_tokens_get_almost_no_probability(nano_model):
     assert used > 0.95, used
 
 
+@pytest.mark.model
 def test_greedy_is_deterministic(nano_model):
     model, tok = nano_model
     msgs = [{"role": "user", "content": "What is 4821 × 7?"}]
@@ -99,3 +103,16 @@ def test_scratchpad_is_correct_arithmetic(seed):
         p = nano.sample_problem(rng, held_out=bool(seed % 2))
         last = nano.scratchpad(p).splitlines()[-1]
         assert int(last.split("→ ")[-1]) == p.answer
+
+
+def test_evaluate_scores_the_replies_of_generate_batch(nano_model):
+    """evaluate generates through labkit.generate_batch: same outputs, same token counts."""
+    model, tok = nano_model
+    res = nano.evaluate(model, tok, thinking=True, n=5, seed=4, levels=(4,), max_new_tokens=40, progress=False)
+    rng = random.Random(4)
+    convs = [[{"role": "user", "content": nano.question(p, rng, lang="en")}]
+             for p in nano.eval_problems(5, 4, (4,))]
+    replies = labkit.generate_batch(model, tok, convs, thinking=True, max_new_tokens=40, do_sample=False)
+    assert [e["output"] for e in res.examples] == [r.text for r in replies]
+    assert res.mean_new_tokens == sum(r.new_tokens for r in replies) / 5
+    assert any(not r.finished_thinking for r in replies)          # 40 tokens cut some scratchpads short

@@ -1,12 +1,20 @@
-"""labkit.notebook: the banner and the skip guard."""
+"""labkit.notebook: the banner, the skip guard, and a LabError where the learner looks."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import labkit
+import run_notebooks
 from labkit import notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NB00 = ROOT / "notebooks" / "00_setup_and_hardware.ipynb"
+BAD_PROFILE = ("LabError: profile='nonsense' is not a profile.", "  How to fix: use one of offline, hub, auto.")
 
 
 def test_banner_prints_profile_device_and_versions(capsys):
@@ -58,3 +66,62 @@ def test_device_summary_on_this_machine():
         assert text.startswith("CUDA: ")
     elif not text.startswith("MPS"):
         assert text == f"CPU ({labkit.env.cpu_cores()} cores)"
+
+
+# ---------------------------------------------------------------- a LabError where the learner looks
+def test_in_ipython_a_lab_error_is_one_entry_and_fails_the_cell(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        labkit.errors.short_tracebacks()
+        result = shell.run_cell("import labkit\nlabkit.banner('colab')")
+        out = capsys.readouterr().out
+    finally:
+        InteractiveShell.clear_instance()
+    assert isinstance(result.error_in_exec, labkit.LabError)  # the cell failed: a run stops there
+    assert "LabError: profile='colab' is not a profile." in out and "How to fix:" in out
+    assert "Traceback" not in out and "File " not in out and len(out.strip().splitlines()) == 2
+
+
+@pytest.mark.notebooks
+def test_papermill_cli_shows_the_lab_error(tmp_path):
+    """The README's command form, with a bad profile: the message on the command line, not an empty error."""
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(NB00), str(tmp_path / "out.ipynb"),
+                           "-p", "profile", "nonsense"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    error = text[text.index('Exception encountered at "In ['):]  # papermill's own message, after its traceback
+    assert error.splitlines()[1:3] == list(BAD_PROFILE), error
+    assert len(error.strip().splitlines()) == 3, error
+    assert len(text.splitlines()) < 45, text  # papermill's CLI traceback and progress bar, then the 3 lines
+
+
+@pytest.mark.notebooks
+def test_run_notebooks_names_the_cell_and_the_lab_error(tmp_path):
+    status, _, error = run_notebooks.run_notebook(NB00, tmp_path, profile="nonsense")
+    assert status == "failed"
+    assert error == f"cell 3 (In [4]): import labkit -> {BAD_PROFILE[0]} {BAD_PROFILE[1].strip()}", error
+
+
+def test_record_gpu_peak_writes_the_kernel_peak_after_each_cell(tmp_path, monkeypatch):
+    """The hub pass reads each notebook's peak GPU memory from this file (null without CUDA)."""
+    import json
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    peak = tmp_path / "peak.json"
+    assert labkit.notebook.record_gpu_peak() is False  # not asked for: nothing installed
+    monkeypatch.setenv(labkit.notebook.PEAK_FILE_VAR, str(peak))
+    shell = InteractiveShell.instance()
+    try:
+        assert labkit.notebook.record_gpu_peak() is True
+        assert labkit.notebook.record_gpu_peak() is False  # once per kernel
+        peak.unlink()
+        shell.run_cell("x = 1")
+    finally:
+        InteractiveShell.clear_instance()
+    import torch
+
+    want = int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
+    assert json.loads(peak.read_text()) == {"peak_gpu_bytes": want}

@@ -5,15 +5,28 @@ import os
 
 import pytest
 
+from hub_fakes import blob_of, fake_checkpoint, fake_entry
+
 import labkit
+from labkit import hub as hubmod
 from labkit import profile as prof
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache as $HF_HUB_CACHE; no local model folders, no HF_HUB_OFFLINE."""
+    path = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(path))
+    for var in ("HUGGINGFACE_HUB_CACHE", hubmod.MODELS_DIR_VAR, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    return path
 
 
 @pytest.fixture
 def hub(monkeypatch):
     """Set whether the Hub 'answers' without touching the network."""
     def set_reachable(value: bool) -> None:
-        monkeypatch.setattr(prof, "hub_reachable", lambda: value)
+        monkeypatch.setattr(prof, "hub_reachable", lambda timeout=1.5: value)
     return set_reachable
 
 
@@ -84,3 +97,90 @@ def test_set_profile_rejects_a_bad_value(monkeypatch):
         labkit.set_profile("gpu")
     assert "offline" in err.value.fix
     assert os.environ[prof.ENV_VAR] == "offline"  # unchanged
+
+
+# ------------------------------------------------------------------------------ the hub profile from local files
+@pytest.mark.parametrize("requested", ["hub", "auto"])
+def test_a_cached_default_model_needs_no_network(monkeypatch, hub, cache, requested):
+    hub(False)
+    monkeypatch.setenv(prof.ENV_VAR, requested)
+    fake_entry(cache)
+    choice = labkit.choose_profile()
+    assert choice.name == "hub"
+    assert choice.reason.endswith("Qwen/Qwen3-0.6B is in the Hugging Face cache")
+    assert choice.reason.startswith("auto:" if requested == "auto" else "QWEN_LABS_PROFILE=hub was requested")
+    assert str(cache) in choice.models
+
+
+def test_hf_hub_offline_is_said_in_the_models_line(monkeypatch, cache):
+    monkeypatch.setattr(prof, "hub_reachable", lambda timeout=1.5: pytest.fail("no network check needed"))
+    monkeypatch.setenv(prof.ENV_VAR, "hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fake_entry(cache)
+    assert labkit.choose_profile().models == f"the Hugging Face cache {cache} only (HF_HUB_OFFLINE=1)"
+
+
+def test_hub_from_the_network_says_where_downloads_go(monkeypatch, hub, cache):
+    hub(True)
+    monkeypatch.setenv(prof.ENV_VAR, "hub")
+    choice = labkit.choose_profile()
+    assert choice.reason == "QWEN_LABS_PROFILE=hub was requested; huggingface.co is reachable"
+    assert choice.models == f"the Hub (huggingface.co), downloaded into {cache}"
+
+
+def test_hub_without_model_or_network_names_size_and_command(monkeypatch, hub, cache):
+    hub(False)
+    monkeypatch.setenv(prof.ENV_VAR, "hub")
+    with pytest.raises(labkit.LabError) as err:
+        labkit.choose_profile()
+    assert "Qwen/Qwen3-0.6B (1.19 GB) is not in the Hugging Face cache" in err.value.cause
+    assert "python -m labkit.download --only Qwen/Qwen3-0.6B" in err.value.fix
+
+
+def test_a_broken_cache_entry_is_one_error_with_the_fix(monkeypatch, hub, cache):
+    hub(False)
+    monkeypatch.setenv(prof.ENV_VAR, "hub")
+    blob_of(fake_entry(cache), "model.safetensors").unlink()
+    with pytest.raises(labkit.LabError) as err:
+        labkit.choose_profile()
+    assert "incomplete: model.safetensors is missing" in err.value.cause
+    assert "resumes" in err.value.fix
+    monkeypatch.setenv(prof.ENV_VAR, "auto")  # auto falls back, and says why
+    choice = labkit.choose_profile()
+    assert choice.name == "offline" and "is incomplete in the Hugging Face cache" in choice.reason
+
+
+def test_a_local_folder_serves_the_hub_profile(monkeypatch, hub, tmp_path):
+    hub(False)
+    monkeypatch.setenv(prof.ENV_VAR, "auto")
+    fake_checkpoint(tmp_path / "models" / "Qwen" / "Qwen3-0.6B")
+    monkeypatch.setenv(hubmod.MODELS_DIR_VAR, str(tmp_path / "models"))
+    choice = labkit.choose_profile()
+    assert choice.name == "hub" and choice.reason == "auto: Qwen/Qwen3-0.6B is in a local folder"
+    assert choice.models.startswith(f"local folders in {tmp_path / 'models'}")
+
+
+def test_auto_offline_reason_states_the_rule(monkeypatch, hub, cache):
+    hub(False)
+    monkeypatch.setenv(prof.ENV_VAR, "auto")
+    choice = labkit.choose_profile()
+    assert choice.reason == (f"auto: Qwen/Qwen3-0.6B is not in the Hugging Face cache ({cache}) and huggingface.co "
+                             "is not reachable, so the embedded nano model is used")
+    assert "nano_model" in choice.models
+    assert "Hugging Face cache" in prof.AUTO_RULE and hubmod.DEFAULT_MODEL in prof.AUTO_RULE
+
+
+def test_the_endpoint_follows_hf_endpoint(monkeypatch):
+    assert prof.hub_endpoint() == "https://huggingface.co"
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/")
+    assert (prof.hub_endpoint(), prof.hub_host()) == ("http://127.0.0.1:9", "127.0.0.1")
+    assert prof.can_connect(prof.hub_endpoint(), timeout=1) is False   # nothing listens on port 9
+
+
+def test_hf_hub_offline_means_unreachable(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    prof.hub_reachable.cache_clear()
+    try:
+        assert prof.hub_reachable() is False
+    finally:
+        prof.hub_reachable.cache_clear()

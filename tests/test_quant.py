@@ -22,6 +22,7 @@ def nf4():
     return quant.load_quantized("nf4")
 
 
+@pytest.mark.model
 @needs_bnb
 def test_nf4_linear_layers_are_linear4bit_and_the_embedding_is_not(nf4):
     model, _ = nf4
@@ -38,19 +39,25 @@ def test_nf4_linear_layers_are_linear4bit_and_the_embedding_is_not(nf4):
     assert model.lm_head.weight is model.model.embed_tokens.weight
 
 
+@pytest.mark.model
 @needs_bnb
 def test_int8_layers_are_linear8bitlt():
-    model, _ = quant.load_quantized("int8")
+    model, tok = quant.load_quantized("int8")
     import bitsandbytes as bnb
 
     down = model.model.layers[0].mlp.down_proj
     assert isinstance(down, bnb.nn.Linear8bitLt) and down.weight.dtype == torch.int8
-    fp = quant.footprint_by_layer_type(model)
     # one fp32 scale per output row of every int8 layer
     out_rows = sum(mod.out_features for mod in model.modules() if isinstance(mod, bnb.nn.Linear8bitLt))
-    assert fp["quantization constants"] == 4 * out_rows
+    assert quant.footprint_by_layer_type(model)["quantization constants"] == 4 * out_rows
+    # the first forward pass moves the scales from the weight to the layer's state: still counted
+    with torch.no_grad():
+        model(**tok("What is 1 + 2?", return_tensors="pt"))
+    assert quant.footprint_by_layer_type(model)["quantization constants"] == 4 * out_rows
+    assert quant.total_bytes(model) == model.get_memory_footprint() + 4 * out_rows
 
 
+@pytest.mark.model
 def test_footprint_adds_up_and_counts_tied_weights_once(fp32):
     model, _ = fp32
     fp = quant.footprint_by_layer_type(model)
@@ -140,6 +147,7 @@ def test_gguf_round_trip(fp32, tmp_path):
         quant.write_gguf(model, tmp_path / "x.gguf", "Q3_X")
 
 
+@pytest.mark.model
 @needs_bnb
 def test_keep_4bit_trainable_keeps_gradients_through_an_evaluation():
     from peft import get_peft_model

@@ -14,6 +14,7 @@ def model():
     return labkit.load_model()[0]
 
 
+@pytest.mark.model
 def test_nano_reads_its_whole_tied_output_matrix_and_one_row(model):
     cfg = model.config
     b = roofline.bytes_per_token(model)

@@ -24,6 +24,7 @@ def partial_answer(mt):
     return text + "4827 + 3979 = "
 
 
+@pytest.mark.model
 def test_probabilities_sum_to_one_after_top_p(mt, partial_answer):
     model, tok = mt
     dist = sampling.next_token_distribution(model, tok, partial_answer, top_p=0.5)

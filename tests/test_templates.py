@@ -56,6 +56,7 @@ def _cases(family):
         yield conv, tools, gen, think
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("family,official", [("qwen3", "qwen3.jinja"), ("qwen2.5", "qwen2_5.jinja")])
 def test_template_matches_official(family, official):
     tok = load_tokenizer(family)
@@ -76,6 +77,7 @@ def test_template_matches_official(family, official):
     assert checked >= 50
 
 
+@pytest.mark.model
 def test_qwen3_thinking_switch_and_history():
     tok = load_tokenizer("qwen3")
     off = tok.apply_chat_template([U1], tokenize=False, add_generation_prompt=True, enable_thinking=False)
@@ -90,6 +92,7 @@ def test_qwen3_thinking_switch_and_history():
     assert "<think>\nadd them\n</think>\n\n2 + 2 = 4" in text
 
 
+@pytest.mark.model
 def test_qwen25_default_system_prompt():
     tok = load_tokenizer("qwen2.5")
     text = tok.apply_chat_template([U1], tokenize=False, add_generation_prompt=True)
@@ -99,6 +102,7 @@ def test_qwen25_default_system_prompt():
     assert "Alibaba" not in tok.apply_chat_template([SYSTEM, U1], tokenize=False)
 
 
+@pytest.mark.model
 def test_apply_chat_template_returns_batch_encoding():
     """transformers 5: tokenize=True returns a BatchEncoding (input_ids + attention_mask)."""
     tok = load_tokenizer("qwen3")

@@ -27,6 +27,7 @@ def _forced(proc, ids: list[list[int]]) -> list[int | None]:
     return [int(row.argmax()) if torch.isinf(row).sum() == row.numel() - 1 else None for row in out]
 
 
+@pytest.mark.model
 def test_close_sequence_is_looked_up(tok):
     proc = thinking.ThinkingBudget(tok, 8)
     assert proc.end_id == tok.convert_tokens_to_ids("</think>") == 151668
@@ -69,6 +70,7 @@ def _tokens_to_close(rows: list[list[int]], end_id: int) -> list[int]:
     return [r.index(end_id) + 1 if end_id in r else 10**6 for r in rows]
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("sampled", [False, True])
 def test_budget_closes_the_block_on_the_nano_model_batched(mt, sampled):
     model, tok = mt
@@ -97,12 +99,28 @@ def test_budget_closes_the_block_on_the_nano_model_batched(mt, sampled):
         assert "</think>\n\n" in text and text.split("</think>\n\n", 1)[1].strip()
 
 
+@pytest.mark.model
 def test_budget_curve_rows(mt):
     model, tok = mt
     rows = thinking.budget_curve(model, tok, [0, None], n=8, seed=1, progress=False)
     assert [r["budget"] for r in rows] == [0, None]
     assert rows[0]["mean_new_tokens"] < rows[1]["mean_new_tokens"]
     assert rows[0]["accuracy"] <= rows[1]["accuracy"]
+
+
+def test_progress_bars_follow_the_hub_switch(mt, capsys):
+    """The bars of mode_table show unless bars are turned off (labkit.models.quiet_progress_bars, papermill)."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    model, tok = mt
+    try:
+        thinking.mode_table(model, tok, n=1, levels=(1,), max_new_tokens=4)
+        assert "levels × modes" in capsys.readouterr().err
+        disable_progress_bars()
+        rows = thinking.mode_table(model, tok, n=1, levels=(1,), max_new_tokens=4)
+        assert "levels × modes" not in capsys.readouterr().err and len(rows) == 2
+    finally:
+        enable_progress_bars()
 
 
 def test_switching_facts_have_sources():

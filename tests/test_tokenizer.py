@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
-from pathlib import Path
 from transformers import AutoTokenizer
 
 import labkit
 from labkit.errors import LabError
+from labkit.seed_texts import SEED_EXCERPTS
 from labkit.tokenizer import load_tokenizer, reference_encoder, tokenizer_dir
 
 ADVERSARIAL = [
@@ -27,18 +26,6 @@ ALPHABET = (list("abcXYZ019 \n\t.,!?'\"-_()[]{}<>|/\\") + list("шщїєґאבג
             ["😀", "👍🏽", "e\u0301", "\u200d", "<|im_end|>", "<think>", "'s", "  ", "\r\n"])
 
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-
-
-@pytest.fixture(scope="module")
-def seed_texts() -> dict[str, str]:
-    """The course's source chapter in five languages (../shared/seeds), or a stand-in sample."""
-    files = sorted(SEEDS.glob("*.txt")) if SEEDS.exists() else []
-    if not files:
-        return {"sample": "\n".join(ADVERSARIAL)}
-    return {f.name: f.read_text(encoding="utf-8") for f in files}
-
-
 def random_texts(n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 60))) for _ in range(n)]
@@ -49,6 +36,7 @@ def pair(request):
     return request.param, load_tokenizer(request.param), reference_encoder(request.param)
 
 
+@pytest.mark.model
 def test_adversarial_strings_are_id_exact(pair):
     family, tok, ref = pair
     for text in ADVERSARIAL:
@@ -61,10 +49,13 @@ def test_random_strings_are_id_exact(pair):
         assert tok.encode(text) == ref.encode(text), (family, repr(text))
 
 
-def test_seed_chapter_is_id_exact(pair, seed_texts):
+def test_seed_chapter_is_id_exact(pair):
+    # The source chapter's passage in its five translations (Hebrew, Ukrainian, Estonian,
+    # Bulgarian, Persian) and in English, as labkit carries it: prose in five scripts, with
+    # the translations' quirks (Persian without zero-width non-joiners) kept.
     family, tok, ref = pair
-    for name, text in seed_texts.items():
-        assert tok.encode(text) == ref.encode(text), name
+    for code, text in SEED_EXCERPTS.items():
+        assert tok.encode(text) == ref.encode(text), (family, code)
 
 
 def test_decode_round_trips(pair):
@@ -77,30 +68,35 @@ def test_decode_round_trips(pair):
 @pytest.mark.parametrize("token,id_", [("<|endoftext|>", 151643), ("<|im_start|>", 151644),
                                        ("<|im_end|>", 151645), ("<tool_call>", 151657),
                                        ("<tool_response>", 151665), ("<think>", 151667), ("</think>", 151668)])
+@pytest.mark.model
 def test_added_tokens_have_their_real_ids(token, id_):
     tok = load_tokenizer("qwen3")
     assert tok.convert_tokens_to_ids(token) == id_
     assert tok.encode(token) == [id_]
 
 
+@pytest.mark.model
 def test_vocabulary_sizes():
     assert len(load_tokenizer("qwen3")) == 151669       # 151,643 BPE tokens + 26 added (Qwen3 report)
     assert len(load_tokenizer("qwen2.5")) == 151665      # 22 added tokens, no <think>
     assert load_tokenizer("qwen2.5").convert_tokens_to_ids("<think>") != 151667
 
 
+@pytest.mark.model
 def test_think_tags_survive_skip_special_tokens():
     tok = load_tokenizer("qwen3")
     ids = tok.encode("<think>\nplan\n</think>\n\nanswer<|im_end|>")
     assert tok.decode(ids, skip_special_tokens=True) == "<think>\nplan\n</think>\n\nanswer"
 
 
+@pytest.mark.model
 def test_special_tokens_and_padding():
     tok = load_tokenizer("qwen3")
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>" and tok.bos_token is None
     assert tok.encode("hi") == tok("hi")["input_ids"]  # no BOS is prepended
 
 
+@pytest.mark.model
 def test_saved_directory_loads_with_autotokenizer(tmp_path):
     tok = load_tokenizer("qwen3")
     tok.save_pretrained(tmp_path)
@@ -111,13 +107,21 @@ def test_saved_directory_loads_with_autotokenizer(tmp_path):
     assert type(again).__name__ == "Qwen2Tokenizer"
 
 
-def test_cached_load_is_fast():
+@pytest.mark.model
+def test_a_cached_tokenizer_is_loaded_not_rebuilt(monkeypatch):
+    """The second load reads the cached directory; its load time is measured by bench/nano_benchmark.py."""
+    import labkit.tokenizer as lt
+
     tokenizer_dir("qwen3")  # built already by the fixtures
-    t0 = time.perf_counter()
-    load_tokenizer("qwen3")
-    assert time.perf_counter() - t0 < 3.0
+
+    def rebuild(*args, **kwargs):
+        raise AssertionError("the cached tokenizer was rebuilt")
+
+    monkeypatch.setattr(lt, "_build", rebuild)
+    assert load_tokenizer("qwen3").convert_tokens_to_ids("</think>") == 151668
 
 
+@pytest.mark.model
 def test_qwen35_tokenizer_is_exact_and_larger():
     tok, ref = load_tokenizer("qwen3.5"), reference_encoder("qwen3.5")
     assert len(tok) == 248044 + 33

@@ -1,9 +1,8 @@
 """labkit.tokens: counts by hand, the seed texts, and what the two Qwen tokenizers measure."""
 from __future__ import annotations
 
-import os
+import hashlib
 import unicodedata
-from pathlib import Path
 
 import matplotlib
 
@@ -13,9 +12,10 @@ import pytest  # noqa: E402
 
 from labkit import LabError  # noqa: E402
 from labkit import tokens as T  # noqa: E402
-from labkit.seed_texts import SEED_EXCERPTS, SEED_FILES  # noqa: E402
+from labkit.seed_texts import SEED_EXCERPTS, SEED_FILES, SEED_SHA256  # noqa: E402
 
-SEEDS = Path(os.environ.get("QWEN_LABS_SEEDS", Path(__file__).resolve().parents[2] / "shared" / "seeds"))
+import seed_excerpts  # noqa: E402  (tools/)
+
 NON_LATIN_SEED = ("he", "uk", "bg", "fa")
 
 
@@ -29,6 +29,7 @@ def seed_rows():
     return T.token_efficiency(SEED_EXCERPTS, corpus="seed")
 
 
+@pytest.mark.model
 def test_hand_counted_string(qwen3):
     # "Hello world" -> ["Hello", " world"]: 2 tokens, 11 characters, 2 words
     assert qwen3.tokenize("Hello world") == ["Hello", "Ġworld"]
@@ -51,6 +52,7 @@ def test_words_are_none_for_languages_without_spaces(qwen3):
     assert T.measure(T.COURSE_TEXTS["ru"], qwen3, "ru")["words"] == len(T.COURSE_TEXTS["ru"].split())
 
 
+@pytest.mark.model
 def test_rows_have_every_field_and_english_is_the_reference(seed_rows):
     assert {(r["language"], r["family"]) for r in seed_rows} == {
         (lang, fam) for lang in SEED_EXCERPTS for fam in T.FAMILIES}
@@ -99,14 +101,61 @@ def test_detect_language_tells_close_languages_apart():
     assert T.detect_language("نقرأ الكتب العربية في المكتبة الكبيرة") == "ar"
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed files not available at {SEEDS}")
-def test_stored_excerpts_equal_a_fresh_extraction_from_the_seed_files():
-    seeds = T.read_seeds(SEEDS)
-    assert set(seeds) == set(SEED_EXCERPTS) - {"en"}
-    for code, entry in seeds.items():
-        assert entry["declared"] == code                  # metadata and script agree
-        assert entry["file"] == SEED_FILES[code]
-        assert entry["prose"] == SEED_EXCERPTS[code], code
+def test_stored_excerpts_have_the_sha256_recorded_at_extraction():
+    # The seed files are not in the clone; tools/seed_excerpts.py --check DIR re-extracts the
+    # excerpts from them.  These digests were recorded by that extraction: an edit fails here.
+    assert set(SEED_SHA256) == {code for code, name in SEED_FILES.items() if name} == set(SEED_EXCERPTS) - {"en"}
+    for code, digest in SEED_SHA256.items():
+        assert hashlib.sha256(SEED_EXCERPTS[code].encode("utf-8")).hexdigest() == digest, code
+    assert seed_excerpts.stored_problems() == []
+
+
+def _seed_file(code: str, excerpt: str) -> str:
+    """A seed file as the translations are laid out: metadata, title, a resources section, then
+    the passage under five level-2 headings (its first line and the next single-line paragraphs)
+    and the chapter's next section."""
+    blocks = excerpt.split("\n\n")
+    heads = [0] + [i for i, b in enumerate(blocks) if i and "\n" not in b][:4]
+    body = "\n\n".join(("## " if i in heads else "") + b for i, b in enumerate(blocks))
+    meta = f'{{"source_file": "Module02/02.QwenFamily.md", "language_code": "{code}"}}'
+    return (f"<!--\nCO_OP_TRANSLATOR_METADATA:\n{meta}\n-->\n# Section 2\n\n## Resources\n\n"
+            f"- [Hub](https://huggingface.co)\n\n{body}\n\n## Next\n\n### Sub\n\n- **item**\n```python\nx = 1\n```\n")
+
+
+@pytest.fixture
+def seed_folder(tmp_path):
+    """A folder of seed files holding the stored excerpts, and the SHA-256 of each file."""
+    digests = {}
+    for code, name in SEED_FILES.items():
+        if name:
+            path = tmp_path / name
+            path.write_text(_seed_file(code, SEED_EXCERPTS[code]), encoding="utf-8")
+            digests[code] = seed_excerpts.sha256(path.read_bytes())
+    return tmp_path, digests
+
+
+def test_seed_excerpts_check_accepts_the_files_the_excerpts_come_from(seed_folder):
+    folder, digests = seed_folder
+    assert seed_excerpts.check(folder, digests) == []
+    # the recorded digests are those of the real seed files, not of this stand-in folder
+    assert len([p for p in seed_excerpts.check(folder) if "is not the file" in p]) == 5
+
+
+def test_seed_excerpts_check_finds_an_edited_or_misplaced_file(seed_folder, capsys):
+    folder, digests = seed_folder
+    path = folder / SEED_FILES["uk"]
+    path.write_text(path.read_text(encoding="utf-8").replace("Alibaba", "Alibaba Cloud", 1), encoding="utf-8")
+    edited = seed_excerpts.sha256(path.read_bytes())
+    problems = seed_excerpts.check(folder, digests)
+    assert problems == [f"uk: {SEED_FILES['uk']} is not the file the excerpt was extracted from "
+                        f"(SHA-256 {edited[:12]}…, recorded {digests['uk'][:12]}…)",
+                        f"uk: a fresh extraction from {SEED_FILES['uk']} differs from SEED_EXCERPTS['uk']"]
+    (folder / SEED_FILES["fa"]).rename(folder / "999_persian.txt")
+    assert "fa: extracted from 999_persian.txt, SEED_FILES says " + SEED_FILES["fa"] in seed_excerpts.check(folder)
+    (folder / SEED_FILES["bg"]).unlink()
+    assert any(p.startswith("languages found:") for p in seed_excerpts.check(folder))
+    assert seed_excerpts.main(["--check", str(folder / "missing")]) == 1
+    assert "FAIL: no seed files (*.txt)" in capsys.readouterr().out
 
 
 def test_seed_prose_strips_markup():

@@ -20,6 +20,7 @@ def tiny_run(tmp_path_factory):
     return out, meta
 
 
+@pytest.mark.model
 def test_export_is_a_standard_full_vocabulary_qwen3(tiny_run):
     out, meta = tiny_run
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -28,6 +29,7 @@ def test_export_is_a_standard_full_vocabulary_qwen3(tiny_run):
     assert meta["compact_vocab"] == len(train_nano.curriculum_vocab(load_tokenizer("qwen3")))
 
 
+@pytest.mark.model
 def test_compact_loss_equals_full_vocabulary_loss(tiny_run):
     out, _ = tiny_run
     tok = load_tokenizer("qwen3")
@@ -50,6 +52,7 @@ def test_compact_loss_equals_full_vocabulary_loss(tiny_run):
     assert abs(unused_mass - compact_lp[0, -1, -1].exp().item()) < 0.01
 
 
+@pytest.mark.model
 def test_curriculum_vocab_is_deterministic():
     tok = load_tokenizer("qwen3")
     assert train_nano.curriculum_vocab(tok) == train_nano.curriculum_vocab(tok)

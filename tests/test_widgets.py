@@ -14,6 +14,7 @@ def mt():
     return labkit.load_model()
 
 
+@pytest.mark.model
 def test_widget_builds(mt):
     box = chat_widget(*mt)
     assert isinstance(box, ChatBox) and isinstance(box, widgets.VBox)
@@ -30,8 +31,10 @@ def test_enter_sends_streams_and_keeps_the_answer(mt):
     assert [m["role"] for m in box.history] == ["system", "user", "assistant"]
     answer = box.history[-1]["content"]
     assert answer.startswith("Arr!") and "<think>" not in answer and "carry" not in answer
+    conversation = box.history + [{"role": "user", "content": "What is 4 + 4?"}]
     reply = box.send("What is 4 + 4?")
     assert reply.finished_thinking and reply.answer == box.history[-1]["content"]
+    assert reply == labkit.chat(*mt, conversation, max_new_tokens=160, do_sample=False)   # the same path
     assert len(box.history) == 5 and box.send("   ") is None
     box.reset()
     assert [m["role"] for m in box.history] == ["system"]

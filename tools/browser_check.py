@@ -35,7 +35,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.serving import free_port, stop_process_group
+from labkit.procs import free_port, stop_process_group
+from run_notebooks import CELL_TIMEOUT_S  # one per-cell limit for every runner
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "browser"
@@ -274,10 +275,19 @@ if (!panel) return {panel: false, app: !!window.jupyterapp};
 const sc = panel.sessionContext;
 const kernel = sc.session && sc.session.kernel;
 const prompts = Array.from(panel.node.querySelectorAll('.jp-InputPrompt')).filter(n => n.textContent.includes('[*]'));
+let running = null;  // the first [*] cell: the one executing (run-all runs them in order)
+const all = panel.content.widgets;
+for (let i = 0; i < all.length && prompts.length; i++) {
+  const p = all[i].node.querySelector('.jp-InputPrompt');
+  if (p && p.textContent.includes('[*]')) {
+    running = {index: i, line: all[i].model.sharedModel.getSource().trim().split('\\n')[0].slice(0, 80)};
+    break;
+  }
+}
 return {panel: true, contextReady: panel.context.isReady, sessionReady: sc.isReady,
         kernel: kernel ? kernel.status : null, kernelName: kernel ? kernel.name : null,
-        kernelId: kernel ? kernel.id : null, busyPrompts: prompts.length, run: window.__qlRun || null,
-        states: window.__qlStates || []};
+        kernelId: kernel ? kernel.id : null, busyPrompts: prompts.length, running: running,
+        run: window.__qlRun || null, states: window.__qlStates || []};
 """
 
 _RUN_ALL = _PANEL + """
@@ -398,6 +408,25 @@ def _wait(driver, path: str, pred, timeout: float, what: str, poll: float = 0.5,
     raise TimeoutError(f"{what} not reached within {timeout:.0f} s (last state {state})")
 
 
+class CellWatch:
+    """Fails a run whose executing cell (``running`` of the page state) stays the same for more
+    than ``limit`` seconds, naming the cell: the browser's counterpart of papermill's per-cell timeout."""
+
+    def __init__(self, limit: float | None = None):
+        self.limit = CELL_TIMEOUT_S if limit is None else limit
+        self.cell: int | None = None
+        self.since = 0.0
+
+    def __call__(self, state: dict) -> None:
+        running = state.get("running") or {}
+        index = running.get("index")
+        if index != self.cell:
+            self.cell, self.since = index, time.monotonic()
+        elif index is not None and time.monotonic() - self.since > self.limit:
+            raise TimeoutError(f"cell {index} ran past the {self.limit:.0f} s limit for one cell "
+                               f"(CELL_TIMEOUT_S in tools/run_notebooks.py): {running.get('line', '')}")
+
+
 def _widgets_settled(cells: list[dict]) -> bool:
     for c in cells:
         for o in c["outputs"]:
@@ -433,8 +462,9 @@ def run_in_lab(driver, server: LabServer, path: str, timeout: float = 600, scree
         run.load_seconds = round(time.monotonic() - start, 1)
         driver.execute_script(_RUN_ALL, path)
         t0 = time.monotonic()
-        _wait(driver, path, lambda s: (s.get("run") or {}).get("done") and s.get("kernel") == "idle"
-              and s.get("busyPrompts") == 0, max(timeout - run.load_seconds, 10), "the end of run-all", poll=1.0,
+        watch = CellWatch()  # raises when one cell runs too long
+        _wait(driver, path, lambda s: watch(s) or ((s.get("run") or {}).get("done") and s.get("kernel") == "idle"
+              and s.get("busyPrompts") == 0), max(timeout - run.load_seconds, 10), "the end of run-all", poll=1.0,
               seen=run.kernel_states)
         run.run_seconds = round(time.monotonic() - t0, 1)
         run.finished = True

@@ -15,9 +15,12 @@ Where each column comes from:
   (``bash .ci/run``) or a ``bash run.sh course`` on an idle machine.  The machine label is read from the file;
 * GPU memory under the hub profile: computed with :mod:`labkit.architectures` (weights, KV cache,
   the 1 GB allowance of ``memory_needed_gb``) from :data:`HUB_MEMORY`, which lists what each
-  notebook holds in GPU memory at its peak (read from the notebooks; see each entry's note);
-* learning outcomes: :data:`OUTCOMES`, the seed chapter's outcomes (``SEED_OUTLINE.md`` section 10)
-  with the notebook sections that deliver them and the exercise checks that test them.
+  notebook holds in GPU memory at its peak (read from the notebooks; see each entry's note).  The
+  models are those of :data:`labkit.hub.COURSE_MODELS`, the course's one list of hub checkpoints,
+  with their architecture and vision-tower size;
+* learning outcomes: :data:`OUTCOMES`, the source chapter's outcomes, numbered and worded as in
+  ``docs/source_outline.md`` (:data:`OUTLINE`, section 10), with the notebook sections that deliver
+  them and the exercise checks that test them.
 
 Exits with 2 (and a message) when the times file lacks a notebook, lists one that no longer
 exists, or holds a run that did not finish ``ok``.
@@ -38,10 +41,14 @@ if str(ROOT / "tools") not in sys.path:
     sys.path.insert(0, str(ROOT / "tools"))
 
 import run_notebooks  # noqa: E402  (tools/ is on the path: as a script, and under pytest)
+from labkit import hub  # noqa: E402  (light: the list of hub checkpoints, no torch)
 
 README = ROOT / "README.md"
 GUIDE = ROOT / "docs" / "instructor_guide.md"
 TIMES = ROOT / "docs" / "notebook_times.json"
+# Measured by the GPU workflow (.github/workflows/gpu-notebooks.yml: tests/test_hub_notebooks.py on the real
+# checkpoints); committed here, its peaks are shown beside the computed figures.
+GPU_RECORD = ROOT / "docs" / "gpu_notebooks.json"
 START, END = "<!-- course-map:start -->", "<!-- course-map:end -->"
 GUIDE_BLOCKS = ("gpu", "timetable")          # <!-- course-map:<name>:start --> ... :end -->
 GPU_CHOICES = ("T4", "L4", "A100", "H100")   # keys of labkit.architectures.GPUS, smallest first
@@ -122,7 +129,8 @@ class HubMemory:
 
 ALL7 = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 QV = ("q_proj", "v_proj")
-Q3 = "Qwen/Qwen3-0.6B"   # labkit.models.DEFAULT_HUB_MODEL (checked by the tests)
+Q3 = hub.DEFAULT_MODEL   # what labkit.load_model() loads under the hub profile
+VL = hub.get("Qwen/Qwen2.5-VL-3B-Instruct").repo_id
 
 NO_MODEL: dict[str, str] = {
     "00": "no model: only Qwen3-0.6B's tokenizer is downloaded; runs on CPU",
@@ -132,7 +140,7 @@ NO_MODEL: dict[str, str] = {
 HUB_MEMORY: dict[str, HubMemory] = {
     "02": HubMemory(
         (Load(Q3, why="`model` from `labkit.load_model()`"),
-         Load("Qwen/Qwen2.5-VL-3B-Instruct",
+         Load(VL,
               why="`vl_model`, section 10; Coder-1.5B and Math-1.5B come before it one at a time and are freed")),
         20, 256, "20 questions at once, up to 160 new tokens",
         "activations, the logits of each step, the image's visual tokens, the CUDA context beyond the allowance"),
@@ -181,24 +189,19 @@ class MemoryFigure:
     smallest_gpu: str | None
 
 
-@lru_cache(maxsize=None)
 def _arch(model_id: str) -> tuple[str, int, str]:
-    """(config name in labkit.architectures, extra bf16 parameters, how it was sized) for a Hub id."""
-    from labkit import architectures as A
-    from labkit import selection as S
-
-    name = model_id.split("/", 1)[-1]
-    if name in A.CONFIGS:
-        return name, 0, name
-    for task in S.SEED_GUIDE.values():
-        for entry in task.entries:
-            for c in entry.candidates:
-                if c.model == name and c.arch:
-                    how = f"sized as {c.arch}"
-                    if c.extra_params:
-                        how += f" + a {c.extra_params / 1e9:.2f}B-parameter vision tower, `labkit.selection`"
-                    return c.arch, c.extra_params, how
-    raise CourseMapError(f"no architecture data for {model_id!r} in labkit.architectures or labkit.selection")
+    """(config name in labkit.architectures, extra bf16 parameters, how it was sized) for a Hub id,
+    from its entry in :data:`labkit.hub.COURSE_MODELS`."""
+    model = hub.find(model_id)
+    if model is None:
+        raise CourseMapError(f"{model_id!r} is not in labkit.hub.COURSE_MODELS: add it there (the one list of the "
+                             "checkpoints the course loads under the hub profile)")
+    if model.name == model.arch:
+        return model.arch, 0, model.arch
+    how = f"sized as {model.arch}"
+    if model.vision_params:
+        how += f" + a {model.vision_params / 1e9:.2f}B-parameter vision tower, `labkit.selection`"
+    return model.arch, model.vision_params, how
 
 
 @lru_cache(maxsize=None)
@@ -304,10 +307,13 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Outcome:
-    text: str                      # the outcome as SEED_OUTLINE.md section 10 words it
+    text: str                      # the outcome as docs/source_outline.md section 10 words it
     delivered: tuple[Delivery, ...]
     checks: tuple[tuple[str, str], ...]   # (exercise number, labkit.checks name)
 
+
+# The course authors' outline of the source chapter; OUTCOMES[i] is its outcome 10.<i+1>.
+OUTLINE = ROOT / "docs" / "source_outline.md"
 
 OUTCOMES: tuple[Outcome, ...] = (
     Outcome("explain the family's architecture advantages",
@@ -413,6 +419,26 @@ def load_times(path: Path, notebooks: list[Path] | None = None) -> dict[str, dic
     return {name: entries[name] for name in sorted(wanted)}
 
 
+def measured_peaks(path: Path = GPU_RECORD) -> dict[str, str]:
+    """notebook number -> ``"measured 1.23 GB on <GPU>"`` from the GPU workflow's record (none: ``{}``).
+
+    The peak of ``torch.cuda.max_memory_allocated()`` over the notebook's kernel, in GB (10^9 bytes) like
+    the computed figures; only ``notebooks/`` entries that finished and measured a peak count.
+    """
+    if not Path(path).exists():
+        return {}
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        gpu, runs = record["gpu"], record["notebooks"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CourseMapError(f"{path} is not a GPU record of tests/nbval_record.py ({exc!r}).") from None
+    out = {}
+    for name, run in runs.items():
+        if name.startswith("notebooks/") and run.get("status") == "ok" and run.get("peak_gpu_bytes") is not None:
+            out[number(Path(name))] = f"measured {run['peak_gpu_bytes'] / 1e9:.2f} GB on {gpu}"
+    return out
+
+
 def machines(times: dict[str, dict]) -> str:
     """The machine label(s) of the time entries, as the file records them."""
     return "; ".join(sorted({e.get("machine", "unknown machine") for e in times.values()}))
@@ -431,10 +457,12 @@ def fmt_gb(gb: float) -> str:
 
 
 # ------------------------------------------------------------------------------ rendering
-def render_readme(times_path: Path = TIMES, notebooks: list[Path] | None = None) -> str:
+def render_readme(times_path: Path = TIMES, notebooks: list[Path] | None = None,
+                  gpu_record: Path = GPU_RECORD) -> str:
     """The README block: the course map, what each GPU figure covers, and the outcomes table."""
     notebooks = course_notebooks() if notebooks is None else notebooks
     times = load_times(times_path, notebooks)
+    measured = measured_peaks(gpu_record)
     when = sorted(e.get("when", "")[:10] for e in times.values())
     dates = when[0] if when[0] == when[-1] else f"{when[0]} to {when[-1]}"
     lines = [GENERATED, "",
@@ -451,7 +479,7 @@ def render_readme(times_path: Path = TIMES, notebooks: list[Path] | None = None)
             gpu = f"none ({NO_MODEL[n]})"
         else:
             fits = f"fits a {fig.smallest_gpu}" if fig.smallest_gpu else f"more than an {GPU_CHOICES[-1]}"
-            gpu = f"{fmt_gb(fig.total_gb)} ({fits})"
+            gpu = f"{fmt_gb(fig.total_gb)} ({fits}{'; ' + measured[n] if n in measured else ''})"
             notes.append(f"- **{n}**: " + " + ".join(f"{p.label} {p.gb:.2f}" for p in fig.parts)
                          + f" = **{fmt_gb(fig.total_gb)}**. Not covered: {HUB_MEMORY[n].not_covered}.")
         seconds = fmt_seconds(times[_rel(path)]["seconds"])
@@ -472,13 +500,14 @@ def render_readme(times_path: Path = TIMES, notebooks: list[Path] | None = None)
               "", *notes, "",
               "### Learning outcomes",
               "",
-              "The source chapter's learning outcomes (`SEED_OUTLINE.md`, section 10), where the course delivers "
-              "them and which exercise checks test them (each check prints ✅ or ❌ with a hint):",
+              f"The source chapter's learning outcomes ([`{_rel(OUTLINE)}`]({_rel(OUTLINE)}), section 10: "
+              f"outcomes 10.1 to 10.{len(OUTCOMES)}), where the course delivers them and which exercise checks "
+              "test them (each check prints ✅ or ❌ with a hint):",
               "",
               "| outcome | delivered in (notebook §section) | checked by |",
               "|---|---|---|"]
     by_number = {number(p): p for p in notebooks}
-    for o in OUTCOMES:
+    for i, o in enumerate(OUTCOMES, 1):
         missing = [d.notebook for d in o.delivered if d.notebook not in by_number]
         if missing:
             raise CourseMapError(f"outcome {o.text!r} names notebooks that do not exist: {missing}")
@@ -488,21 +517,24 @@ def render_readme(times_path: Path = TIMES, notebooks: list[Path] | None = None)
             grouped.setdefault(ex, []).append(f"`check_{name}`")
         checks = "; ".join(f"[exercise {ex}]({_rel(exercise_path(ex))}): {', '.join(names)}"
                            for ex, names in grouped.items())
-        lines.append(f"| {o.text} | {delivered} | {checks} |")
+        lines.append(f"| 10.{i} {o.text} | {delivered} | {checks} |")
     return "\n".join(lines)
 
 
-def render_guide(times_path: Path = TIMES, notebooks: list[Path] | None = None) -> dict[str, str]:
+def render_guide(times_path: Path = TIMES, notebooks: list[Path] | None = None,
+                 gpu_record: Path = GPU_RECORD) -> dict[str, str]:
     """The two generated blocks of the instructor guide: GPU per notebook, and the timetable."""
     notebooks = course_notebooks() if notebooks is None else notebooks
     times = load_times(times_path, notebooks)
+    measured = measured_peaks(gpu_record)
     gpu = [GENERATED, "", "| notebook | GPU memory, hub profile (computed) | smallest GPU that fits |", "|---|---|---|"]
     for path in notebooks:
         n, fig = number(path), hub_memory(number(path))
         if fig is None:
             gpu.append(f"| {n} {title(path)} | none | no GPU needed ({NO_MODEL[n].split('; ')[0]}) |")
         else:
-            gpu.append(f"| {n} {title(path)} | {fmt_gb(fig.total_gb)} | {fig.smallest_gpu or 'none listed'} "
+            peak = f" ({measured[n]})" if n in measured else ""
+            gpu.append(f"| {n} {title(path)} | {fmt_gb(fig.total_gb)}{peak} | {fig.smallest_gpu or 'none listed'} "
                        f"({_gpu_size(fig.smallest_gpu)}) |")
     table = [GENERATED, "", f"Machine time measured on {machines(times)} (offline profile, every cell executed "
              "once, nothing typed by a learner).", "",

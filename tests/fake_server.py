@@ -1,0 +1,99 @@
+"""A tiny OpenAI-compatible chat server (standard library only), and the engine that runs it.
+
+For tests of :mod:`labkit.servers` and :mod:`labkit.loadtest` that need a real process and real
+HTTP but not a model: it starts in a fraction of a second.  It answers ``GET /health`` (503
+until ``--healthy-after`` seconds have passed) and ``POST /v1/chat/completions`` with an echo of
+the messages (after ``--slow-delay`` seconds when they contain the word "slow").
+``--exit-code N`` makes it fail at start-up; ``--child`` starts a child process in its group
+and logs its pid.  Also an example of an engine in a few lines (:class:`FakeEngine`).
+
+    python tests/fake_server.py --port 8000 --model echo
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+HOST = "127.0.0.1"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--host", default=HOST)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--model", default="echo")
+    ap.add_argument("--healthy-after", type=float, default=0.0)
+    ap.add_argument("--slow-delay", type=float, default=0.0)
+    ap.add_argument("--exit-code", type=int)
+    ap.add_argument("--child", action="store_true")
+    args = ap.parse_args()
+    print(f"fake server for {args.model!r} starting", flush=True)
+    if args.exit_code is not None:
+        print("fake failure: there is no model here", flush=True)
+        sys.exit(args.exit_code)
+    if args.child:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        print(f"child pid {child.pid}", flush=True)
+    started = time.monotonic()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt: str, *a) -> None:
+            print(fmt % a, flush=True)
+
+        def _send(self, status: int, obj: dict) -> None:
+            body = json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path != "/health":
+                return self._send(404, {"detail": "not found"})
+            ready = time.monotonic() - started >= args.healthy_after
+            self._send(200 if ready else 503, {"status": "ok" if ready else "loading"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+            if "messages" not in body:
+                return self._send(422, {"detail": "messages is required"})
+            text = " ".join(str(m.get("content", "")) for m in body["messages"])
+            if "slow" in text:
+                time.sleep(args.slow_delay)
+            answer = f"echo: {text}"
+            tokens = len(answer.split())
+            self._send(200, {"id": "fake", "object": "chat.completion", "created": int(time.time()),
+                             "model": body.get("model", args.model),
+                             "choices": [{"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": answer}}],
+                             "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1}})
+
+    ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()  # run as a script, it never gets past this line (nor imports labkit: it starts in a blink)
+
+from labkit.servers import Engine  # noqa: E402  (imported as a module: the engine that runs this file)
+
+
+@dataclass(frozen=True)
+class FakeEngine(Engine):
+    """This file as a server engine; ``args`` are its options (``("--healthy-after", "1")``)."""
+
+    args: Sequence[str] = ()
+
+    name: ClassVar[str] = "fake server"
+    timeout_s: ClassVar[float] = 30.0
+
+    def command(self, model: str, port: int, host: str = HOST) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve()), "--host", host, "--port", str(port),
+                "--model", model, *self.args]
