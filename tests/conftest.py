@@ -41,7 +41,7 @@ def notebook_runs(pytestconfig: pytest.Config) -> dict:
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     lines = getattr(config, "qwen_labs_reports", [])  # the load test's figures, shown in the CI log
     if lines:
-        terminalreporter.section("load test against transformers serve")
+        terminalreporter.section("load tests (transformers serve, llama.cpp, vLLM)")
         for line in lines:
             terminalreporter.write_line(line)
     browser = getattr(config, "qwen_labs_browser", [])  # tests/test_browser.py: the notebooks in JupyterLab
@@ -65,3 +65,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(pytest.mark.unit)
+    # the tiers in the order of TIERS (fast ones first: a broken unit fails in a minute), stable within a tier
+    order = {tier: i for i, tier in enumerate(TIERS)}
+    items.sort(key=lambda item: min(order[t] for t in TIERS if item.get_closest_marker(t)))

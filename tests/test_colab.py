@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import course_map
 import run_notebooks
 from labkit.env import PINNED
 
@@ -85,15 +86,33 @@ def test_install_cell_keeps_a_profile_already_chosen(monkeypatch):
     assert os.environ["QWEN_LABS_PROFILE"] == "offline"
 
 
+def colab_requirement_of(path: Path) -> Requirement:
+    """The requirement the install cell of ``path`` passes to %pip."""
+    m = re.search(r'%pip install -q "([^"]+)"', install_cell(path))
+    assert m, f"{path.name}: no %pip install line in the install cell"
+    return Requirement(m.group(1))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
+def test_install_cell_installs_the_extras_its_code_needs(path):
+    """[notebooks] everywhere; [engines] exactly where the code uses llama.cpp or ONNX Runtime
+    (``course_map.colab_extras``: a notebook without them must not make Colab build llama.cpp)."""
+    have, want = sorted(colab_requirement_of(path).extras), sorted(course_map.colab_extras(path))
+    assert have == want, f"{path.name}: the install cell installs the extras {have}, its code needs {want}"
+
+
+def test_some_notebook_installs_the_engines():
+    assert any("engines" in course_map.colab_extras(p) for p in NOTEBOOKS), "notebook 08 uses llama.cpp: no match?"
+
+
 def colab_requirement() -> Requirement:
-    """The requirement every install cell passes to %pip (one, the same in every notebook)."""
-    found = set()
-    for path in NOTEBOOKS:
-        m = re.search(r'%pip install -q "([^"]+)"', install_cell(path))
-        assert m, f"{path.name}: no %pip install line in the install cell"
-        found.add(m.group(1))
-    assert len(found) == 1, f"the notebooks install different things on Colab: {sorted(found)}"
-    return Requirement(found.pop())
+    """What the install cells install: one package from one URL in every notebook, with the union of their extras
+    (each cell's own extras are checked above)."""
+    reqs = [colab_requirement_of(path) for path in NOTEBOOKS]
+    targets = {(r.name, r.url, str(r.specifier), str(r.marker)) for r in reqs}
+    assert len(targets) == 1, f"the notebooks install different things on Colab: {sorted(targets)}"
+    extras = sorted(set().union(*(r.extras for r in reqs)))
+    return Requirement(f"{reqs[0].name}[{','.join(extras)}] @ {reqs[0].url}")
 
 
 def project_requirements(extras: set[str]) -> list[Requirement]:

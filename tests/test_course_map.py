@@ -298,3 +298,41 @@ def test_a_committed_gpu_record_shows_measured_peaks_beside_the_computed(tmp_pat
     record.write_text("{}")
     with pytest.raises(cm.CourseMapError, match="GPU record"):
         cm.measured_peaks(record)
+
+
+def test_a_note_of_a_time_entry_follows_the_run_times(tmp_path):
+    def run_times(path: Path) -> str:
+        return next(line for line in cm.render_readme(path).splitlines() if line.startswith("Run times:"))
+
+    path = _times_copy(tmp_path, lambda e: e["notebooks/00_setup_and_hardware.ipynb"].update(note="timed elsewhere."))
+    assert run_times(path).count(" 00: timed elsewhere.") == 1
+    path = _times_copy(tmp_path, lambda e: [v.pop("note", None) for v in e.values()])
+    assert run_times(path).endswith("They are machine time, not the time a learner needs.")
+
+
+def _tiny_notebook(tmp_path: Path, *codes: str) -> Path:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    install = '%pip install -q "qwen-labs[notebooks,engines] @ git+https://github.com/qwen-labs/qwen-labs"  # llamacpp'
+    path = tmp_path / "09_x.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# 09 · X"), new_code_cell(install),
+                                       *map(new_code_cell, codes), new_markdown_cell("llamacpp, onnxrt")]), path)
+    return path
+
+
+@pytest.mark.parametrize("codes, extras", [
+    (("import labkit", "model, tok = labkit.load_model()"), ("notebooks",)),       # the install cell does not count
+    (("from labkit import hub, llamacpp",), ("notebooks", "engines")),
+    (("with serve.serve(\"llamacpp\", MODEL) as s:\n    pass",), ("notebooks", "engines")),
+    (("from labkit import onnxrt",), ("notebooks", "engines")),
+    (("import llama_cpp",), ("notebooks", "engines")),
+    (("x = 'vllm'  # vLLM lives in .venv-vllm, not in an extra of the Colab install",), ("notebooks",)),
+])
+def test_colab_extras_follow_the_code_cells(tmp_path, codes, extras):
+    assert cm.colab_extras(_tiny_notebook(tmp_path, *codes)) == extras
+
+
+def test_notebook_08_installs_the_engines():
+    assert cm.colab_extras(ROOT / "notebooks" / "08_runtimes_and_deployment.ipynb") == ("notebooks", "engines")
+    assert cm.colab_extras(ROOT / "notebooks" / "03_thinking_mode.ipynb") == ("notebooks",)

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import course_map
 import labkit.checks
 import make_exercises
 import run_notebooks
@@ -27,6 +28,29 @@ if "google.colab" in sys.modules:
     %pip install -q "qwen-labs[notebooks] @ git+https://github.com/qwen-labs/qwen-labs"
     import torch
     os.environ.setdefault("QWEN_LABS_PROFILE", "hub" if torch.cuda.is_available() else "offline")'''
+
+
+def install_problem(source: str, extras: tuple[str, ...]) -> str | None:
+    """Why ``source`` is not the install cell for ``extras`` (None: it is).  For ("notebooks",) it must be INSTALL
+    itself.  A notebook that needs more extras (course_map.colab_extras derives them from its code;
+    tests/test_colab.py checks the same) installs them in the same %pip line and says why in comment lines of its
+    own before `import os, sys`, each extra named there as [extra]; every other line is INSTALL's."""
+    if extras == ("notebooks",):
+        return None if source == INSTALL else "differs from INSTALL"
+    head, tail = INSTALL.split("import os, sys\n", 1)
+    if not source.startswith(head):
+        return "does not start with INSTALL's two comment lines"
+    notes, sep, rest = source[len(head):].partition("import os, sys\n")
+    want = tail.replace('"qwen-labs[notebooks] @', f'"qwen-labs[{",".join(extras)}] @')
+    if not sep or rest != want:
+        return f"its code differs from INSTALL with the extras [{','.join(extras)}]"
+    lines = notes.splitlines()
+    if not lines or not all(line.startswith("# ") for line in lines):
+        return "it needs comment lines (only) before `import os, sys` saying what the further extras bring"
+    missing = [extra for extra in extras[1:] if f"[{extra}]" not in notes]
+    return f"its comment lines do not name {missing}" if missing else None
+
+
 PARAMS = 'profile = None  # "offline", "hub" or "auto"; None keeps $QWEN_LABS_PROFILE (default auto)'
 BANNER = "import labkit\nlabkit.banner(profile)"
 CHECK_CALL = re.compile(r"labkit\.checks\.(check_\w+)\(")
@@ -89,8 +113,13 @@ def test_header_cells(path):
     rel = path.relative_to(ROOT).as_posix()
     assert title.cell_type == "markdown" and title.source.startswith("# ")
     assert BADGE.format(path=rel) in title.source, f"the Colab badge must point at {rel}"
-    assert install.cell_type == "code" and install.source == INSTALL
-    assert params.cell_type == "code" and params.source == PARAMS
+    assert install.cell_type == "code"
+    problem = install_problem(install.source, course_map.colab_extras(path))
+    assert problem is None, f"the install cell: {problem}"
+    # the profile first; a notebook may add its own parameters below it (each `NAME = value  # comment`)
+    first, *more = params.source.split("\n")
+    assert params.cell_type == "code" and first == PARAMS
+    assert all(re.fullmatch(r"[A-Z_]+ = .+  # .+", line) for line in more), more
     assert banner.cell_type == "code" and banner.source == BANNER
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
     assert tagged == [2], f"exactly the third cell must be tagged 'parameters', found {tagged}"

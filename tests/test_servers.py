@@ -111,11 +111,42 @@ def test_transformers_serve_environment(tmp_path):
     assert servers.TransformersServe().env("Qwen/Qwen3-0.6B") == {}
 
 
-def test_vllm_command():
+def test_vllm_command(monkeypatch, tmp_path):
+    monkeypatch.setenv(servers.VLLM_PYTHON_VAR, "/opt/vllm/bin/python")
     assert servers.VLLM().command("Qwen/Qwen3-0.6B", 8000) == [
-        "vllm", "serve", "Qwen/Qwen3-0.6B", "--host", "127.0.0.1", "--port", "8000", "--reasoning-parser", "qwen3"]
-    cmd = servers.VLLM(tensor_parallel_size=2, reasoning_parser=None).command("Qwen/Qwen3-32B", 8000)
-    assert cmd[-2:] == ["--tensor-parallel-size", "2"] and "--reasoning-parser" not in cmd
+        "/opt/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model", "Qwen/Qwen3-0.6B",
+        "--host", "127.0.0.1", "--port", "8000", "--reasoning-parser", "qwen3"]
+    cmd = servers.VLLM(tensor_parallel_size=2, reasoning_parser=None, max_model_len=4096).command("Qwen/Qwen3-32B", 8000)
+    assert cmd[-4:] == ["--max-model-len", "4096", "--tensor-parallel-size", "2"] and "--reasoning-parser" not in cmd
+    env = servers.VLLM(threads=2, kv_cache_gib=2).env(str(tmp_path))
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind" and env["VLLM_CPU_KVCACHE_SPACE"] == "2"
+    assert env["OMP_NUM_THREADS"] == "2" and env["HF_HUB_OFFLINE"] == "1"  # a local folder: never the network
+
+
+def test_vllm_python_is_found_in_order(monkeypatch, tmp_path):
+    monkeypatch.delenv(servers.VLLM_PYTHON_VAR, raising=False)
+    monkeypatch.setattr(servers, "VLLM_VENV", tmp_path / "no-venv")
+    monkeypatch.setattr(servers.importlib.util, "find_spec", lambda name: None)
+    assert servers.vllm_python() is None
+    with pytest.raises(LabError, match="vLLM is not installed") as err:
+        servers.VLLM().check()
+    assert "bash run.sh engines" in err.value.fix
+    (tmp_path / "no-venv" / "bin").mkdir(parents=True)
+    (tmp_path / "no-venv" / "bin" / "python").touch()
+    assert servers.vllm_python() == str(tmp_path / "no-venv" / "bin" / "python")
+    monkeypatch.setenv(servers.VLLM_PYTHON_VAR, "/x/python")
+    assert servers.vllm_python() == "/x/python"
+
+
+def test_llamacpp_command_and_engine_names():
+    cmd = servers.LlamaCpp(threads=2, enable_thinking=False).command("m.gguf", 8001)
+    assert cmd[1:5] == ["-m", "labkit.llamacpp_server", "--model", "m.gguf"]
+    assert cmd[cmd.index("--n_threads") + 1] == "2" and cmd[-2:] == ["--chat_template_kwargs", '{"enable_thinking": false}']
+    assert "--chat_template_kwargs" not in servers.LlamaCpp().command("m.gguf", 8001)
+    assert set(servers.ENGINES) == {"transformers", "vllm", "llamacpp"}
+    assert isinstance(servers.engine("llamacpp", threads=1), servers.LlamaCpp)
+    with pytest.raises(LabError, match="unknown engine 'ollama'"):
+        servers.engine("ollama")
 
 
 # ---------------------------------------------------------------- the real transformers serve

@@ -13,11 +13,14 @@ Where each column comes from:
 * run time: ``docs/notebook_times.json`` (``--times``), the format ``run_notebooks.record_times``
   writes; copy the ``notebooks/...`` entries of ``build/notebook_times.json`` there after the main CI job
   (``bash .ci/run``) or a ``bash run.sh course`` on an idle machine.  The machine label is read from the file;
+  an entry's optional ``note`` (how that one time was taken, when not by the same run) is printed after the times;
 * GPU memory under the hub profile: computed with :mod:`labkit.architectures` (weights, KV cache,
   the 1 GB allowance of ``memory_needed_gb``) from :data:`HUB_MEMORY`, which lists what each
   notebook holds in GPU memory at its peak (read from the notebooks; see each entry's note).  The
   models are those of :data:`labkit.hub.COURSE_MODELS`, the course's one list of hub checkpoints,
   with their architecture and vision-tower size;
+* what each notebook's Colab cell installs (not rendered; ``tests/test_colab.py`` and ``tests/test_notebooks.py``
+  check the cells against it): :func:`colab_extras`;
 * learning outcomes: :data:`OUTCOMES`, the source chapter's outcomes, numbered and worded as in
   ``docs/source_outline.md`` (:data:`OUTLINE`, section 10), with the notebook sections that deliver
   them and the exercise checks that test them.
@@ -83,8 +86,14 @@ TEACHES: dict[str, str] = {
           "check that runs the model; the batch-1 decode roofline; optimizations measured as ratios in one "
           "run; the seed's no-op 'optimizations'",
     "07": "left-padded batches checked against one by one; `generate()` off the event loop; concurrent requests "
-          "and streaming; a real `transformers serve` with the OpenAI client and a load test; vLLM (GPU); "
-          "token-bucket rate limits; guardrails; salted log hashes",
+          "and streaming; a real `transformers serve` with the OpenAI client and a load test; the same load test on "
+          "another engine (`LOAD_TEST_ENGINE`: llama.cpp by default, or vLLM); vLLM on GPUs; token-bucket rate "
+          "limits; guardrails; salted log hashes",
+    "08": "one command for every server (`python -m labkit.serve --engine {transformers,vllm,llamacpp}`); llama.cpp "
+          "on GGUF files from its own converter (BF16, Q8_0, Q4_K_M) and its thinking switch; an Ollama `Modelfile`; "
+          "ONNX Runtime GenAI in-process (fp32, int8); vLLM on the CPU with Qwen's reasoning parser; agreement "
+          "with transformers, accuracy, speed, 32 concurrent requests, start-up and memory side by side; which "
+          "engine when; the chapter's vLLM sample fixed",
 }
 
 
@@ -173,6 +182,14 @@ HUB_MEMORY: dict[str, HubMemory] = {
         8, 128, "8 requests batched in the notebook, up to 40 new tokens",
         "the server's paged KV cache (transformers serve sizes it from the free GPU memory), its own CUDA "
         "context, and vLLM (section 5 reserves a share of the GPU: `gpu_memory_utilization`)"),
+    "08": HubMemory(
+        (Load(Q3, "bf16", 2, why="`model` in the kernel, and one server at a time: `transformers serve` in bf16; "
+                                 "llama.cpp (as pip builds it) and ONNX Runtime (exported with `-e cpu`) run on the CPU"),),
+        8, 256, "`runtimes.reference()`: the 8 held-out questions in one batch, up to 160 new tokens",
+        "vLLM (section 6's server and section 8's sample each start an engine that reserves its "
+        "`gpu_memory_utilization` share of the GPU, 0.92 by default in vllm 0.32, while the kernel holds `model`); "
+        "the servers' own KV caches (transformers serve sizes its paged cache from the free GPU memory) and CUDA "
+        "contexts; activations"),
 }
 
 
@@ -326,24 +343,50 @@ OUTCOMES: tuple[Outcome, ...] = (
              Delivery("04", (6,), "which model fits which GPU at which precision")),
             (("01", "largest_t4_model"), ("04", "largest_nf4_fit"))),
     Outcome("deploy with optimized configurations",
-            (Delivery("07", (1, 2, 3, 4, 5, 6, 7), "batching, an async service, `transformers serve`, vLLM, "
-                                                  "rate limits, guardrails"),
+            (Delivery("07", (1, 2, 3, 4, 5, 6, 7), "batching, an async service, `transformers serve`, the same "
+                                                  "load test on llama.cpp or vLLM, rate limits, guardrails"),
+             Delivery("08", (2, 3, 4, 5, 6, 8), "the chapter's platforms: one command for every server, llama.cpp "
+                                              "on GGUF, an Ollama Modelfile, ONNX Runtime, vLLM; the vLLM sample "
+                                              "fixed"),
              Delivery("02", (4, 7, 9), "`generation_config`, recommended sampling, batching"),
              Delivery("06", (5,), "optimizations measured side by side")),
             (("02", "non_thinking_sampling"), ("02", "batch_answers"), ("07", "bucket_decisions"),
-             ("07", "prompt_tokens"))),
+             ("07", "prompt_tokens"), ("08", "modelfile"), ("08", "engine_choice"))),
     Outcome("apply quantization and optimization",
             (Delivery("04", (1, 2, 3, 4, 5, 8), "bitsandbytes int8 / NF4 / double quant, GGUF, measured"),
              Delivery("05", (6,), "QLoRA on a 4-bit base"),
-             Delivery("06", (5, 6), "KV cache, SDPA, static cache, batching; the no-op calls")),
-            (("04", "nf4_config"), ("04", "embedding_share"), ("05", "trainable_params"))),
+             Delivery("06", (5, 6), "KV cache, SDPA, static cache, batching; the no-op calls"),
+             Delivery("08", (3, 5), "GGUF BF16 / Q8_0 / Q4_K_M by llama.cpp's converter and what each file holds; "
+                                    "ONNX int8")),
+            (("04", "nf4_config"), ("04", "embedding_share"), ("05", "trainable_params"), ("08", "q4_fallbacks"))),
     Outcome("weigh size, performance and capability",
             (Delivery("01", (4, 5, 6, 7), "size, memory, tokens per language, benchmark claims"),
              Delivery("03", (6, 7), "what thinking buys per level; budgets"),
              Delivery("04", (4,), "memory, speed and quality in one run"),
-             Delivery("06", (2, 4), "latency percentiles; the roofline")),
+             Delivery("06", (2, 4), "latency percentiles; the roofline"),
+             Delivery("08", (7,), "engines side by side: agreement, accuracy, speed, concurrency, start-up, "
+                                  "memory")),
             (("01", "tokens_per_char"), ("06", "p95_latency"), ("06", "ceiling_l4"))),
 )
+
+
+# ------------------------------------------------------------------------------ what the Colab cell installs
+# Every install cell (the second cell of each notebook, exercise and solution) installs the extra [notebooks]; a
+# notebook whose code uses an extra of COLAB_EXTRA_USES installs that one too.  [engines] (pyproject.toml:
+# llama-cpp-python, onnxruntime-genai) is what labkit.llamacpp and labkit.onnxrt import and what the labkit.serve
+# engine "llamacpp" runs on; the pattern finds those names (and the packages' own) in the code cells.
+INSTALL_CELL = 1
+COLAB_BASE_EXTRAS: tuple[str, ...] = ("notebooks",)
+COLAB_EXTRA_USES: dict[str, str] = {"engines": r"\b(?:llamacpp|onnxrt|llama_cpp|onnxruntime_genai)\b"}
+
+
+def colab_extras(path: Path) -> tuple[str, ...]:
+    """The extras of pyproject.toml the Colab cell of ``path`` (a notebook, exercise or solution) must install:
+    [notebooks], then each extra of :data:`COLAB_EXTRA_USES` that another code cell of it uses."""
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(c["source"]) for i, c in enumerate(cells)
+                     if c["cell_type"] == "code" and i != INSTALL_CELL)
+    return COLAB_BASE_EXTRAS + tuple(extra for extra, uses in COLAB_EXTRA_USES.items() if re.search(uses, code))
 
 
 # ------------------------------------------------------------------------------ reading the notebooks and times
@@ -489,7 +532,8 @@ def render_readme(times_path: Path = TIMES, notebooks: list[Path] | None = None,
               f"Run times: every cell executed by papermill in the main CI job (`bash .ci/run` on a fresh clone; "
               f"`bash run.sh course` measures the same), {dates} ({fmt_seconds(total)} in all, "
               f"from [`docs/notebook_times.json`](docs/notebook_times.json)). They are machine time, not the time "
-              "a learner needs.",
+              "a learner needs." + "".join(f" {number(Path(name))}: {e['note']}" for name, e in times.items()
+                                          if e.get("note")),
               "",
               "GPU memory: computed with `labkit.architectures` (`weight_memory_gb`, `kv_cache_gb` and the 1 GB "
               "allowance of `memory_needed_gb`; GB = 10^9 bytes) for every model a notebook holds at once at its "
@@ -566,6 +610,7 @@ SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("2 · talking to the model", ("02", "03")),
     ("3 · smaller and specialised", ("04", "05")),
     ("4 · running it for real", ("06", "07")),
+    ("5 · runtimes and deployment", ("08",)),
 )
 
 

@@ -124,3 +124,4 @@ from .ex04_quantized_loading import *  # noqa: E402,F401,F403
 from .ex05_lora_and_qlora import *  # noqa: E402,F401,F403
 from .ex06_monitoring_and_performance import *  # noqa: E402,F401,F403
 from .ex07_production_patterns import *  # noqa: E402,F401,F403
+from .ex08_runtimes_and_deployment import *  # noqa: E402,F401,F403
