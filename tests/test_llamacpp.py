@@ -52,28 +52,30 @@ def test_gguf_summary_reads_a_file_written_by_gguf(tmp_path):
 
 
 @pytest.mark.model
-def test_nano_converts_at_every_type_with_template_and_tokenizer_inside(tmp_path):
+def test_nano_converts_at_every_type_with_template_and_tokenizer_inside():
+    """Into the shared build/engines cache (notebooks 07 and 08 then reuse the files)."""
     pytest.importorskip("llama_cpp")
     sizes = {}
     for quant in ("BF16", "Q8_0", "Q4_K_M"):
-        path = llamacpp.to_gguf(nano_path(), quant, tmp_path)
+        path = llamacpp.to_gguf(nano_path(), quant)
         info = llamacpp.gguf_summary(path)
         assert info["chat template inside"] and info["tokenizer inside"], info
         sizes[quant] = info["MB"]
         types = info["tensor types"]
         assert {"BF16": "BF16", "Q8_0": "Q8_0"}.get(quant, "Q4_K") in types, types
     assert sizes["Q4_K_M"] <= sizes["Q8_0"] < sizes["BF16"]
-    assert llamacpp.to_gguf(nano_path(), "Q8_0", tmp_path) == tmp_path / "nano_model-Q8_0.gguf"  # reused
-    assert not list(tmp_path.glob("*.partial*"))
+    again = llamacpp.to_gguf(nano_path(), "Q8_0")  # reused, not converted again
+    assert again.name == "nano_model-Q8_0.gguf" and again.parent.parent == llamacpp.engines_dir() / "gguf"
+    assert not list(again.parent.glob("*.partial*"))
 
 
 @pytest.mark.model
-def test_llama_cpp_gives_transformers_greedy_answer(tmp_path):
+def test_llama_cpp_gives_transformers_greedy_answer():
     llama_cpp = pytest.importorskip("llama_cpp")
     from labkit import load_model
     from labkit.chat import chat
 
-    path = llamacpp.to_gguf(nano_path(), "BF16", tmp_path)
+    path = llamacpp.to_gguf(nano_path(), "BF16")
     llm = llama_cpp.Llama(str(path), n_ctx=512, n_threads=1, verbose=False)
     msgs = [{"role": "user", "content": "What is 23 + 45?"}]
     out = llm.create_chat_completion(msgs, max_tokens=120, temperature=0)["choices"][0]["message"]["content"]
