@@ -1,11 +1,16 @@
 """Benchmark the shipped nano Qwen3 against the targets of its issue, and write its model card.
 
-    python bench/nano_benchmark.py [--model DIR] [--n 200] [--write-card]
+    python bench/nano_benchmark.py [--model DIR] [--n 200] [--baseline JSON] [--write-card]
 
 Every figure is measured here, on this machine, through plain ``generate()``
 with the full 151,936-row output layer, called by ``labkit.generate_batch`` (the path
 ``nano.evaluate`` and the notebooks use).  Results go to ``bench/results/nano.json``;
 ``--write-card`` also renders ``labkit/nano_model/MODEL_CARD.md`` from them.
+
+Tool use (``nano.evaluate_tools``) is measured on held-out problems outside the model's own
+skill, with the calculator offered and without it.  ``--baseline`` (default
+``bench/results/nano_stage1.json``, the figures of the stage-1 model before tool training)
+adds the check that every figure of the stage-1 card stays within 2 points.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from labkit import generate_batch, nano
+from labkit import generate_batch, nano, structured
 from labkit.facts import SAMPLING
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +33,22 @@ TARGETS = {
     "thinking_accuracy": 0.95, "format_ok_greedy": 0.99, "format_ok_sampled": 0.97,
     "sampled_accuracy_gap_max": 0.05, "thinking_gap_hardest_min": 0.20, "held_out_skill_max": 0.10,
     "decode_tokens_per_s_min": 100.0, "weights_mb_max": 25.0, "load_seconds_max": 2.0,
+    "tool_format_ok": 0.99, "tool_accuracy": 0.95, "no_tool_accuracy_max": 0.10, "baseline_points": 2.0,
 }
+
+
+def card_figures(r: dict) -> dict[str, float]:
+    """Every percentage on the stage-1 model card, by name (for the within-2-points check)."""
+    res, out = r["results"], {}
+    for name in ("greedy_think", "greedy_nothink", "sampled_think", "sampled_nothink"):
+        out[f"{name} accuracy"] = res[name]["accuracy"]
+        out[f"{name} format_ok"] = res[name]["format_ok"]
+    for name in ("greedy_think", "greedy_nothink"):
+        for level, acc in res[name]["by_level"].items():
+            out[f"{name} level {level}"] = acc
+    out["held_out_double thinking"] = res["held_out_double"]["accuracy"]
+    out["held_out_double no thinking"] = res["held_out_double_nothink"]["accuracy"]
+    return out
 
 
 def sampling_kwargs(mode: str) -> dict:
@@ -53,6 +73,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=ROOT / "labkit" / "nano_model")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "nano.json")
+    ap.add_argument("--baseline", type=Path, default=ROOT / "bench" / "results" / "nano_stage1.json")
     ap.add_argument("--write-card", action="store_true")
     args = ap.parse_args()
 
@@ -91,6 +112,21 @@ def main() -> None:
     js_off = nano.evaluate(model32, tok, thinking=False, n=args.n, task="double")
     res["held_out_double_nothink"] = {"accuracy": js_off.accuracy, "by_level": js_off.by_level}
     print(js_off.summary(), "(thinking off: the echo 'n + ...' sometimes lands on 2n by chance)")
+    for thinking in (True, False):
+        for offered in (True, False):
+            e = nano.evaluate_tools(model32, tok, thinking=thinking, n=args.n, seed=0, tools=offered)
+            key = f"tools_{'think' if thinking else 'nothink'}" + ("" if offered else "_not_offered")
+            res[key] = {"accuracy": e.accuracy, "call_format_ok": e.call_format_ok, "call_correct": e.call_correct,
+                        "by_kind": e.by_kind, "mean_new_tokens": e.mean_new_tokens}
+            print(e.summary(), "by kind:", {k: f"{v:.0%}" for k, v in e.by_kind.items()})
+    # the resolution of a by-level figure: the same weights computed in bfloat16 instead of float32
+    e16 = nano.evaluate(model, tok, thinking=False, n=args.n, seed=0, progress=False)
+    res["greedy_nothink_bf16"] = {"accuracy": e16.accuracy, "by_level": e16.by_level}
+    json_modes = ("thinking off, free", "thinking off, JSON", "thinking on, free", "thinking on, JSON after </think>")
+    rows, _ = structured.compare(model32, tok, nano.eval_problems(args.n, seed=0), modes=json_modes)
+    res["json"] = {row["mode"]: {k: row[k] for k in ("valid_json", "conforms", "accuracy", "mean_new_tokens")}
+                   for row in rows}
+    print(structured.table(rows))
     again = nano.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
     first = nano.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
     r["deterministic"] = again.examples == first.examples and again.accuracy == first.accuracy
@@ -125,7 +161,30 @@ def main() -> None:
         "weights <= 25 MB": r["weights_mb"] <= TARGETS["weights_mb_max"],
         "loads in <= 2 s": load_s <= TARGETS["load_seconds_max"],
         "deterministic greedy outputs": r["deterministic"],
+        "tool call format >= 99%, both modes": min(res["tools_think"]["call_format_ok"],
+                                                   res["tools_nothink"]["call_format_ok"]) >= TARGETS["tool_format_ok"],
+        "accuracy with the tool >= 95%, both modes": min(res["tools_think"]["accuracy"],
+                                                        res["tools_nothink"]["accuracy"]) >= TARGETS["tool_accuracy"],
+        "same problems without the tool <= 10%": max(res["tools_think_not_offered"]["accuracy"],
+                                                     res["tools_nothink_not_offered"]["accuracy"])
+        <= TARGETS["no_tool_accuracy_max"],
     }
+    if args.baseline and args.baseline.exists():
+        base = json.loads(args.baseline.read_text())
+        old, new = card_figures(base), card_figures(r)
+        r["baseline"] = {"path": str(args.baseline.relative_to(ROOT) if args.baseline.is_relative_to(ROOT)
+                                     else args.baseline), "date": base.get("date"),
+                         "figures": {k: {"old": old[k], "new": new[k], "points": round(100 * (new[k] - old[k]), 1)}
+                                     for k in old}}
+        moved = {k: v for k, v in r["baseline"]["figures"].items() if abs(v["points"]) > TARGETS["baseline_points"]}
+        # worse: a skill figure lower, or the held-out skill (which must stay unknown) higher
+        worse = {k: v for k, v in moved.items() if (v["points"] > 0) == k.startswith("held_out")}
+        for k, v in moved.items():
+            print(f"  moved more than 2 points ({'worse' if k in worse else 'better'}): {k}: "
+                  f"{pct(v['old'])} -> {pct(v['new'])}")
+        r["baseline"]["moved"], r["baseline"]["worse"] = sorted(moved), sorted(worse)
+        checks["no stage-1 card figure worse by > 2 points"] = not worse
+        checks["every stage-1 card figure within 2 points"] = not moved
     r["targets"] = checks
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=1, default=str))
@@ -147,6 +206,98 @@ def write_card(r: dict, path: Path) -> None:
     rows = "\n".join(f"| {l} | {pct(res['greedy_think']['by_level'][l])} | {pct(res['greedy_nothink']['by_level'][l])} |"
                      for l in lv)
     t = r["training"]
+    chain = [t]  # the stages, last first (each continued from the export of the one before)
+    while chain[-1].get("continued_from"):
+        chain.append(chain[-1]["continued_from"])
+    chain.reverse()
+    if len(chain) > 1:
+        lines, cmd = [], []
+        for i, m in enumerate(chain, 1):
+            tools = m.get("curriculum") == "tools"
+            json_part = f" and {100 * m['json_share']:.0f} % JSON answers" if m.get("json_share") else ""
+            what = ("tool use (`--curriculum tools`, the stage-1 mix plus "
+                    f"{100 * m.get('tool_share', 0.6):.0f} % tool-use samples{json_part}), continuing from stage {i - 1}"
+                    if tools else "from scratch")
+            lines.append(f"Stage {i}, {what}: {m.get('steps')} steps of {m.get('batch')} conversations, AdamW lr "
+                         f"{m.get('lr')}, seed {m.get('seed')}: {m.get('train_seconds')} s on {m.get('threads')} "
+                         "CPU thread(s).")
+            out = "DIR" if i == len(chain) else f"/tmp/nano_stage{i}"
+            args = f"--out {out}"
+            if tools:
+                args = (f"--init /tmp/nano_stage{i - 1} --curriculum tools --steps {m.get('steps')} --batch {m.get('batch')} "
+                        f"--lr {m.get('lr')}" + (f" --tool-share {m['tool_share']}" if "tool_share" in m else "")
+                        + (f" --json-share {m['json_share']}" if m.get("json_share") else "")
+                        + f" --seed {m.get('seed')} {args}")
+            cmd.append(f"python -m labkit.train_nano {args}")
+        total = sum(m.get("train_seconds", 0) for m in chain[1:])
+        training = ("\n".join(lines) + f"\nThe tool stages took {total:.0f} s in all.\n\n"
+                    "Rebuild all stages with one command, `python -m labkit.train_nano --all --out DIR` (it replays the "
+                    "stages recorded in `training.json`; `--threads 1`, the default, as here), which runs:\n\n    "
+                    + " && \\\n    ".join(cmd) + "\n")
+    else:
+        training = (f"{t.get('steps')} steps of {t.get('batch')} conversations, AdamW lr {t.get('lr')}, seed {t.get('seed')}:\n"
+                    f"{t.get('train_seconds')} s on {t.get('threads')} CPU threads. Rebuild: `python -m labkit.train_nano "
+                    "--out DIR` (the defaults are the settings above).")
+    tool_intro = tool_section = tool_limits = ""
+    if "tools_think" in res:
+        tool_intro = (", and (after stage 1) calling a `calculator` tool when one is offered "
+                      "(`apply_chat_template(..., tools=[labkit.tools.calculator])`)"
+                      + (" and answering in JSON when the system prompt asks for it" if "json" in res else ""))
+        tk, tn = res["tools_think"], res["tools_nothink"]
+        ok, on = res["tools_think_not_offered"], res["tools_nothink_not_offered"]
+        tool_section = f"""## Tool use
+Problems outside the model's own skill (held out): products of two 2-4 digit numbers and sums of
+3-5 numbers, n = {r['n']} per row, `labkit.nano.evaluate_tools`, greedy. With the calculator offered, the
+model answers with one Qwen3 tool call (`<tool_call>\\n{{"name": "calculator", "arguments":
+{{"expression": "..."}}}}\\n</tool_call>`, after a short think block with thinking on); the call is run and
+the conversation continues with the `role: tool` message, from which the model gives the final answer
+(`The result is 3543435.`).
+
+| | thinking on | thinking off |
+|---|---|---|
+| accuracy with the calculator offered | {pct(tk['accuracy'])} | {pct(tn['accuracy'])} |
+| tool-call format valid (one well-formed call) | {pct(tk['call_format_ok'])} | {pct(tn['call_format_ok'])} |
+| the call's expression has the right value | {pct(tk['call_correct'])} | {pct(tn['call_correct'])} |
+| accuracy on the same problems, no tools offered | {pct(ok['accuracy'])} | {pct(on['accuracy'])} |
+| new tokens per problem (both turns) | {tk['mean_new_tokens']:.0f} | {tn['mean_new_tokens']:.0f} |
+
+"""
+        if "baseline" in r:
+            b = r["baseline"]
+            worst = max(b["figures"].items(), key=lambda kv: abs(kv[1]["points"]))
+            moved = ", ".join(f"{k} {pct(b['figures'][k]['old'])} → {pct(b['figures'][k]['new'])}"
+                              for k in b.get("moved", [])) or "none"
+            tool_section += (f"Every percentage of the stage-1 card (measured {b['date']}, `{b['path']}`) against this model "
+                             f"({len(b['figures'])} figures): the largest change is {worst[1]['points']:+.1f} points "
+                             f"({worst[0]}); moved by more than 2 points: {moved}.")
+            if "greedy_nothink_bf16" in res:
+                lv16 = res["greedy_nothink_bf16"]["by_level"]
+                gap = max(abs(lv16[k] - res["greedy_nothink"]["by_level"][k]) for k in lv16)
+                tool_section += (f" For scale: this model's by-level figures with thinking off (50 problems per level) "
+                                 f"move by up to {100 * gap:.0f} points when the same weights run in bfloat16 instead "
+                                 "of float32.")
+            tool_section += "\n\n"
+        if "json" in res:
+            j = res["json"]
+            line = lambda m: (f"| {m} | {pct(j[m]['valid_json'])} | {pct(j[m]['conforms'])} | {pct(j[m]['accuracy'])} "
+                              f"| {j[m]['mean_new_tokens']:.0f} |")
+            tool_section += ("## JSON answers\n"
+                             "Held-out arithmetic under a system prompt that asks for JSON (`Answer only with a JSON object.`; "
+                             f"the model answers `{{\"answer\": 579}}`), n = {r['n']}, `labkit.structured.compare`, greedy; "
+                             "*JSON* constrained by `labkit.structured.json_schema_processor` (llguidance) to "
+                             "`{\"answer\": integer 0..99999}`, after `</think>` with thinking on.\n\n"
+                             "| | valid JSON | matches the schema | right answer | new tokens |\n|---|---|---|---|---|\n"
+                             + "\n".join(line(m) for m in j) + "\n\n")
+        tool_limits = ("\nWith tools offered it calls the calculator for every arithmetic question, even one it could "
+                       "work out itself, and it knows one tool only: other tools' schemas are text it was never "
+                       "trained on.")
+        if "json" in res:
+            off = res["json"].get("thinking off, free", {}).get("accuracy")
+            tool_limits += (" It learned JSON answers in one form, asked by a system prompt; asked another way (in the "
+                            "user's message) its JSON is often broken, which notebook 09 measures. With "
+                            f"thinking off its JSON numbers are right {pct(off)} of the time (its text answers: "
+                            f"{pct(res['greedy_nothink']['accuracy'])}): it learned the JSON answer after its scratchpad, "
+                            "and the skill did not carry over to answering at once.")
     text = f"""# nano Qwen3 (qwen-labs)
 
 A tiny model with the real Qwen3 architecture (`Qwen3ForCausalLM`), Qwen's full 151,936-row
@@ -155,7 +306,7 @@ scratch by `python -m labkit.train_nano` on a synthetic curriculum (see `labkit/
 offline profile of the course shows real effects on a real model. It knows nothing but its
 curriculum: column arithmetic (addition of n-digit numbers, multiplication by one digit; n = 1..4)
 with and without a thinking scratchpad, who it is, greetings, a name or a pirate persona from the
-system prompt, and the `/think` and `/no_think` switches. Doubling (`Double 47.`) was kept out of
+system prompt, and the `/think` and `/no_think` switches{tool_intro}. Doubling (`Double 47.`) was kept out of
 training on purpose: notebook 05 teaches it with LoRA.
 
 Every figure below was measured by `bench/nano_benchmark.py` on {r['date']} ({r['machine']},
@@ -193,20 +344,19 @@ Held-out skill (doubling: `Double 47.` → `47 + 47 = 94`), before fine-tuning: 
 {pct(res['held_out_double']['accuracy'])} with thinking (the target mode of the skill), and
 {pct(res['held_out_double_nothink']['accuracy'])} with thinking off, where the answer's echo sometimes lands on 2n by chance.
 
-Decode speed, greedy, batch 1, plain `generate()`, {r['decode_threads']} CPU thread(s): {r['decode_tokens_per_s_fp32']} tokens/s
+{tool_section}Decode speed, greedy, batch 1, plain `generate()`, {r['decode_threads']} CPU thread(s): {r['decode_tokens_per_s_fp32']} tokens/s
 in float32, {r['decode_tokens_per_s_bf16']} tokens/s in bfloat16 (`labkit.load_model` picks float32 on CPU).
 By thread count (float32 / bfloat16): {', '.join(f"{k}: {v['fp32']} / {v['bf16']}" for k, v in r['decode_by_threads'].items())}.
 The tokenizer (18.7 MB `tokenizer.json`) loads in {r['tokenizer_load_seconds']} s.
 
 ## Training
-{t.get('steps')} steps of {t.get('batch')} conversations, AdamW lr {t.get('lr')}, seed {t.get('seed')}:
-{t.get('train_seconds')} s on {t.get('threads')} CPU threads. Rebuild: `python -m labkit.train_nano --out DIR` (the defaults are the settings above).
+{training}
 The loss covers the full vocabulary exactly (the unused rows are tied to one vector, so their
 logits merge into one class), which is why sampling stays on the curriculum's tokens.
 
 ## Limits
 It is a teaching model: it does arithmetic in its curriculum's format and a few chat turns.
-Ask it anything else and it answers with what it knows.
+Ask it anything else and it answers with what it knows.{tool_limits}
 """
     path.write_text(text)
     print(f"wrote {path}")

@@ -232,7 +232,8 @@ def merge_equal_rows(weight: Any, max_share: float = 0.5) -> tuple[Any, Any, Any
     Returns ``(rows, log_counts, group, lowest)``: the distinct rows, the log of how many
     tokens share each, each token's row index in ``rows``, and each row's lowest token id.
     ``None`` when there are more than ``max_share`` times as many distinct rows as tokens
-    (merging would not pay).  The nano model's head has 218 distinct rows for 151,936 tokens.
+    (merging would not pay).  The nano model's head has a few hundred distinct rows for 151,936 tokens
+    (one per token its curriculum uses, and one shared by all the others).
     """
     with torch.no_grad():
         rows, group, counts = torch.unique(weight.detach(), dim=0, return_inverse=True, return_counts=True)
@@ -277,8 +278,8 @@ class LabelOnlySFTTrainer(SFTTrainer):
     Rows of a frozen output layer that are exactly equal give equal logits, so they can be
     scored once: with the distinct rows ``u_j`` and their counts ``c_j``, the softmax's
     normaliser is ``logsumexp_j(h·u_j + log c_j)``, the same number as over the whole
-    vocabulary.  The nano model's 151,719 never-used tokens share one row, so its head has
-    218 distinct rows instead of 151,936; a real checkpoint has (almost) none equal, and
+    vocabulary.  The nano model's never-used tokens share one row, so its head has a few hundred
+    distinct rows instead of 151,936; a real checkpoint has (almost) none equal, and
     the layer is then applied whole (``min_merge``).  The loss is the same number either
     way; trl's ``entropy`` metric is dropped and ``mean_token_accuracy`` is computed on the
     labelled positions (argmax ties broken towards the lowest token id, as ``argmax`` does).

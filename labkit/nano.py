@@ -11,16 +11,25 @@ The curriculum is synthetic and generated from a seed:
 * **chat**: who it is, greetings, and system prompts it must follow: a name
   (``Your name is Ada.``) and a pirate persona (answers start with ``Arr!``).
 * **soft switches**: ``/think`` and ``/no_think`` at the end of a user turn.
+* **tool use** (stage 2, ``training_sample(rng, tools=True)``): with the ``calculator`` tool of
+  :mod:`labkit.tools` offered (``apply_chat_template(..., tools=[calculator])``), every arithmetic
+  question is answered with exactly one Qwen3 tool call; with thinking on, a short fixed think block
+  comes first.  After the ``role: tool`` message with the result, the model answers
+  ``The result is 3543435.`` from the tool's response.  The tool problems are those outside the
+  model's own skill (n-digit × m-digit products, sums of 3-5 numbers) plus some of its own.  Chat
+  turns with tools offered are answered without a call.  Without tools, the mix is the stage-1 curriculum.
 * **held out on purpose**: doubling (``Double 47.`` -> ``47 + 47 = 94``).  The
   model never saw the instruction; notebook 05 teaches it with LoRA, reusing the
   addition it already knows.
 
-Problems are split by a hash of ``(a, op, b)``: one in five belongs to the
-held-out set and is never used in training.  :func:`evaluate` draws only from it.
+Problems are split by a hash of ``(a, op, b)`` (tool problems: of their text): one in five belongs
+to the held-out set and is never used in training.  :func:`evaluate` and :func:`evaluate_tools`
+draw only from it.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 import time
@@ -137,11 +146,12 @@ def answer_line(p: Problem) -> str:
 @dataclass
 class Sample:
     """One conversation; the last assistant turn is the training target."""
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     thinking: bool          # enable_thinking passed to the chat template
     reasoning: str          # the think-block text of the target ('' = empty block)
     answer: str
     meta: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict] | None = None  # tool schemas passed to the chat template (None: no tools offered)
 
 
 def _arith_sample(rng: random.Random, thinking: bool, system: str | None = None,
@@ -153,8 +163,21 @@ def _arith_sample(rng: random.Random, thinking: bool, system: str | None = None,
                   {"task": "arithmetic", "level": p.level, "op": p.op})
 
 
-def training_sample(rng: random.Random) -> Sample:
-    """Draw one sample of the curriculum (the mix the shipped model was trained on)."""
+def training_sample(rng: random.Random, tools: bool = False, tool_share: float | None = None,
+                    json_share: float = 0.0) -> Sample:
+    """Draw one sample of the curriculum.
+
+    ``tools=False``: the stage-1 mix (arithmetic, chat, switches; what ``train_nano`` trains from
+    scratch).  ``tools=True``: the stage-2 mix, ``tool_share`` (default :data:`TOOL_SHARE`) tool use
+    (:func:`tool_sample`), ``json_share`` JSON answers (:func:`json_sample`) and the rest the
+    stage-1 mix, so nothing is forgotten.
+    """
+    if tools:
+        u, share = rng.random(), (TOOL_SHARE if tool_share is None else tool_share)
+        if u < share:
+            return tool_sample(rng)
+        if u < share + json_share:
+            return json_sample(rng)
     thinking = rng.random() < 0.5
     r = rng.random()
     if r < 0.70:  # arithmetic, with or without a generic system prompt
@@ -195,8 +218,9 @@ def training_sample(rng: random.Random) -> Sample:
 
 def render(sample: Sample, tokenizer) -> tuple[str, str]:
     """(prompt, target) strings for a sample, using the tokenizer's chat template."""
+    extra = {"tools": sample.tools} if sample.tools else {}
     prompt = tokenizer.apply_chat_template(sample.messages, tokenize=False, add_generation_prompt=True,
-                                           enable_thinking=sample.thinking)
+                                           enable_thinking=sample.thinking, **extra)
     if sample.thinking:  # the model writes the whole think block (empty after /no_think)
         body = sample.reasoning.strip("\n")
         block = f"<think>\n{body}\n</think>\n\n" if body else "<think>\n\n</think>\n\n"
@@ -240,8 +264,143 @@ def double_dataset(n: int, seed: int = 0, *, thinking: bool = False) -> list[dic
     return rows
 
 
+# --------------------------------------------------------------------------- tool use (stage 2)
+TOOL_SHARE = 0.6          # share of tool-use samples in the stage-2 mix
+TOOL_KINDS = ("product", "sum")
+TOOL_THINK = "The calculator can work this out. I will call it."
+TOOL_RESULT_THINK = "The calculator returned the result."
+
+
+@dataclass(frozen=True)
+class ToolProblem:
+    """``12 × 345`` or ``12 + 345 + 6789``: what the calculator is for."""
+    numbers: tuple[int, ...]
+    op: str  # "+" or "×"
+    kind: str  # "product" / "sum" (outside the model's skill) or "own" (inside it)
+
+    @property
+    def answer(self) -> int:
+        return sum(self.numbers) if self.op == "+" else math.prod(self.numbers)
+
+    @property
+    def text(self) -> str:
+        return f" {self.op} ".join(map(str, self.numbers))
+
+    @property
+    def expression(self) -> str:
+        """What the model passes to the calculator (``*`` for ``×``)."""
+        return self.text.replace("×", "*")
+
+
+def _tool_held_out(numbers: tuple[int, ...], op: str) -> bool:
+    """The split of :func:`is_held_out`, for any count of numbers (equal to it for two)."""
+    return hashlib.sha256(op.join(map(str, numbers)).encode()).digest()[0] % 5 == 0
+
+
+def sample_tool_problem(rng: random.Random, *, held_out: bool, kind: str | None = None) -> ToolProblem:
+    """A problem outside the model's own skill: ``kind="product"`` (both factors 2-4 digits) or
+    ``kind="sum"`` (3-5 numbers of 1-4 digits); ``kind="own"``: one of its curriculum problems."""
+    while True:
+        k = kind or rng.choice(TOOL_KINDS)
+        if k == "product":
+            nums, op = (_number(rng, rng.randint(2, 4)), _number(rng, rng.randint(2, 4))), "×"
+        elif k == "sum":
+            nums, op = tuple(_number(rng, rng.randint(1, 4)) for _ in range(rng.randint(3, 5))), "+"
+        elif k == "own":
+            p = sample_problem(rng, held_out=held_out)
+            return ToolProblem((p.a, p.b), p.op, "own")
+        else:
+            raise LabError(f"unknown tool problem kind {k!r}.", f"use one of {TOOL_KINDS + ('own',)}.")
+        if _tool_held_out(nums, op) == held_out:
+            return ToolProblem(nums, op, k)
+
+
+def tool_schemas() -> list[dict]:
+    """The tools offered in the curriculum: the JSON schema of :func:`labkit.tools.calculator`."""
+    from .tools import calculator_schema
+
+    if "schemas" not in _TOOL_CACHE:
+        _TOOL_CACHE["schemas"] = [calculator_schema()]
+    return _TOOL_CACHE["schemas"]
+
+
+_TOOL_CACHE: dict[str, Any] = {}
+
+
+def tool_call_text(expression: str) -> str:
+    """Exactly what Qwen3's template renders for a calculator call (and what the model writes)."""
+    import json
+
+    args = json.dumps({"expression": expression}, ensure_ascii=False)
+    return f'<tool_call>\n{{"name": "calculator", "arguments": {args}}}\n</tool_call>'
+
+
+def tool_sample(rng: random.Random, *, held_out: bool = False) -> Sample:
+    """One tool-use sample: the call (stage ``call``), the answer from the tool's response
+    (stage ``answer``), or a chat turn with tools offered (answered without a call)."""
+    from .tools import ToolCall, tool_messages
+
+    thinking = rng.random() < 0.5
+    tools = tool_schemas()
+    r = rng.random()
+    msgs: list[dict[str, Any]] = []
+    if r < 0.15:  # chat with tools offered: no call
+        if rng.random() < 0.5:
+            msgs.append({"role": "user", "content": rng.choice(WHO_QUESTIONS)})
+            reasoning, answer = "The user asks who I am.", IDENTITY
+        else:
+            msgs.append({"role": "user", "content": rng.choice(GREETINGS)})
+            reasoning, answer = "The user greets me.", GREETING_REPLY
+        return Sample(msgs, thinking, reasoning if thinking else "", answer, {"task": "tool-chat"}, tools)
+    p = sample_tool_problem(rng, held_out=held_out, kind="own" if rng.random() < 0.1 else None)
+    if rng.random() < 0.25:
+        msgs.append({"role": "system", "content": rng.choice(GENERIC_SYSTEMS)})
+    msgs.append({"role": "user", "content": question(p, rng)})
+    meta = {"task": "tool", "kind": p.kind, "expected": p.answer}
+    if rng.random() < 0.55:  # first turn: call the tool
+        return Sample(msgs, thinking, TOOL_THINK if thinking else "", tool_call_text(p.expression),
+                      {**meta, "stage": "call"}, tools)
+    msgs += tool_messages([ToolCall("calculator", {"expression": p.expression})], [str(p.answer)],
+                          reasoning=TOOL_THINK if thinking else "")
+    return Sample(msgs, thinking, TOOL_RESULT_THINK if thinking else "", tool_answer(p.answer),
+                  {**meta, "stage": "answer"}, tools)
+
+
+JSON_SYSTEMS = ("Answer only with a JSON object.", "Reply in JSON.", "Respond in JSON format.")
+NEW_TASKS = ("tool", "tool-chat", "json")  # the tasks of the stages after stage 1
+
+
+def json_answer(value: int) -> str:
+    """The answer as a JSON object, ``{"answer": 579}`` (``json.dumps``' separators)."""
+    import json
+
+    return json.dumps({"answer": value})
+
+
+def json_sample(rng: random.Random, *, held_out: bool = False) -> Sample:
+    """An arithmetic question under a system prompt that asks for JSON: the answer is ``{"answer": N}``,
+    after the usual scratchpad when thinking is on."""
+    thinking = rng.random() < 0.5
+    p = sample_problem(rng, held_out=held_out)
+    msgs = [{"role": "system", "content": rng.choice(JSON_SYSTEMS)}, {"role": "user", "content": question(p, rng)}]
+    return Sample(msgs, thinking, scratchpad(p) if thinking else "", json_answer(p.answer),
+                  {"task": "json", "level": p.level, "op": p.op, "expected": p.answer})
+
+
+def tool_answer(result: Any) -> str:
+    """The final answer after the tool's response: the result right after a fixed prefix, so the model
+    copies it from ``<tool_response>`` (a different surface from ``a × b = ...``, which it computes)."""
+    return f"The result is {result}."
+
+
 # --------------------------------------------------------------------------- evaluation
 _INT = re.compile(r"-?\d+")
+
+
+def is_correct(answer: str, expected: int) -> bool:
+    """The course's rule for a right answer: the last integer written in ``answer`` equals ``expected``."""
+    nums = _INT.findall(answer)
+    return bool(nums) and int(nums[-1]) == expected
 
 
 def _format_ok(text: str, thinking: bool) -> bool:
@@ -329,8 +488,7 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
 
     correct, fmt, examples = [], [], []
     for p, conv, reply in zip(problems, convs, replies):
-        nums = _INT.findall(reply.answer)
-        ok = bool(nums) and int(nums[-1]) == p.answer
+        ok = is_correct(reply.answer, p.answer)
         correct.append(ok)
         fmt.append(_format_ok(reply.text, thinking))
         if len(examples) < 5:
@@ -342,3 +500,99 @@ def evaluate(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0,
     return EvalResult(task, bool(thinking), n, sum(correct) / n, sum(fmt) / n, new_tokens / n,
                       new_tokens / seconds if seconds > 0 else float("nan"),
                       {k: sum(v) / len(v) for k, v in sorted(by_level.items())}, examples)
+
+
+# --------------------------------------------------------------------------- evaluation of tool use
+@dataclass
+class ToolEvalResult:
+    """What :func:`evaluate_tools` measured.
+
+    ``accuracy``: the final answer's last number is right (with tools: after the tool's
+    response).  ``call_format_ok``: the first reply is a well-formed think block for the mode
+    followed by exactly one valid ``calculator`` call and nothing else (with ``tools=False``:
+    a well-formed reply with no call).  ``call_correct``: the call's expression has the right
+    value.  ``mean_new_tokens`` counts both turns.
+    """
+    thinking: bool
+    tools: bool
+    n: int
+    accuracy: float
+    call_format_ok: float
+    call_correct: float
+    mean_new_tokens: float
+    by_kind: dict[str, float]
+    examples: list[dict[str, Any]]
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def summary(self) -> str:
+        mode = "thinking" if self.thinking else "no thinking"
+        offered = "calculator offered" if self.tools else "no tools"
+        return (f"tool problems ({mode}, {offered}, n={self.n}): accuracy {self.accuracy:.1%}, "
+                f"call format ok {self.call_format_ok:.1%}, call correct {self.call_correct:.1%}, "
+                f"{self.mean_new_tokens:.0f} new tokens on average")
+
+
+def tool_eval_problems(n: int, seed: int = 0, kinds: Iterable[str] = TOOL_KINDS) -> list[ToolProblem]:
+    """``n`` held-out tool problems, alternating over ``kinds``."""
+    rng = random.Random(20_000 + seed)
+    kinds = list(kinds)
+    return [sample_tool_problem(rng, held_out=True, kind=kinds[i % len(kinds)]) for i in range(n)]
+
+
+def evaluate_tools(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0, tools: bool = True,
+                   kinds: Iterable[str] = TOOL_KINDS, batch_size: int = 50, max_new_tokens: int | None = None,
+                   **generate_kwargs) -> ToolEvalResult:
+    """Score the model on ``n`` held-out problems outside its own skill (``12 × 345``, sums of many numbers).
+
+    Runs the course's agent loop (:func:`labkit.agent.run_batch` on a :class:`labkit.agent.LocalModel`,
+    the one generation path) with at most one tool call: ``tools=True`` offers
+    :func:`labkit.tools.calculator` through the chat template, runs the call and gets the final
+    answer from the conversation that continues with the ``role: tool`` message; ``tools=False``
+    asks the same questions with no tools (the model must answer on its own, and a call it writes
+    anyway is not run).  Greedy unless sampling arguments are given.
+    """
+    import torch
+
+    from . import agent
+    from . import tools as T
+
+    if n <= 0:
+        raise LabError(f"n={n} problems cannot be evaluated.", "pass n >= 1.")
+    rng = random.Random(seed)
+    problems = tool_eval_problems(n, seed, kinds)
+    questions = [question(p, rng, lang="en") for p in problems]
+    if max_new_tokens is None:
+        max_new_tokens = (100 if tools else 160) if thinking else (60 if tools else 40)
+    if generate_kwargs.get("do_sample"):
+        torch.manual_seed(seed)
+    backend = agent.LocalModel(model, tokenizer, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                               **generate_kwargs)
+    runs = agent.run_batch(backend, questions, tools=(T.calculator,) if tools else (), thinking=thinking,
+                           max_calls=1 if tools else 0)
+
+    correct, fmt, call_ok, examples, new_tokens = [], [], [], [], 0
+    for p, q, run in zip(problems, questions, runs):
+        first, last = run.steps[0].turn, run.steps[-1].turn
+        new_tokens += sum(s.turn.new_tokens or 0 for s in run.steps)
+        final = run.answer if run.outcome == "answered" else None
+        correct.append(final is not None and is_correct(final, p.answer))
+        think_ok = _format_ok(first.raw, thinking) if thinking else "<think>" not in first.raw
+        answer_text = agent.split_think(first.raw)[1]
+        fmt.append(think_ok and (T.is_single_valid_call(answer_text) if tools else "<tool_call>" not in first.raw))
+        value = None
+        if tools and len(first.calls) == 1 and first.calls[0].name == "calculator":
+            try:
+                value = T.safe_eval(first.calls[0].arguments.get("expression", ""))
+            except ValueError:
+                value = None
+        call_ok.append(value == p.answer)
+        if len(examples) < 5:
+            examples.append({"question": q, "expected": p.answer, "output": first.raw,
+                             "final": last.raw if run.replies > 1 else None, "correct": correct[-1]})
+    by_kind: dict[str, list[bool]] = {}
+    for p, ok in zip(problems, correct):
+        by_kind.setdefault(p.kind, []).append(ok)
+    return ToolEvalResult(bool(thinking), bool(tools), n, sum(correct) / n, sum(fmt) / n, sum(call_ok) / n,
+                          new_tokens / n, {k: sum(v) / len(v) for k, v in by_kind.items()}, examples)

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
-
-_INT = re.compile(r"-?\d+")
 
 
 @dataclass(frozen=True)
@@ -80,9 +77,10 @@ def ask_onnx(chat, prompts: Sequence[Prompt], *, thinking: bool, max_tokens: int
 def agreement(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]],
               prompts: Sequence[Prompt]) -> dict[str, float]:
     """Share of replies identical to the reference (reasoning and answer), and accuracy of each side."""
+    from .nano import is_correct
+
     def correct(ans: str, p: Prompt) -> bool:
-        nums = _INT.findall(ans)
-        return bool(nums) and int(nums[-1]) == p.expected
+        return is_correct(ans, p.expected)
 
     n = len(prompts)
     return {"same as transformers": sum(a == r for a, r in zip(answers, ref)) / n,

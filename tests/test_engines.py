@@ -9,7 +9,6 @@ thinking-off test runs on a second server started with `enable_thinking=False`.
 """
 from __future__ import annotations
 
-import re
 
 import pytest
 
@@ -18,7 +17,6 @@ from labkit import loadtest, nano, serve, servers
 pytestmark = pytest.mark.serving
 
 N_CLIENTS = 32
-_INT = re.compile(r"-?\d+")
 # held-out additions (levels 1-2): the questions transformers' greedy generate() answers correctly in both
 # modes are the ones every engine must answer correctly too (``questions`` below)
 PROBLEMS = [p for p in nano.eval_problems(48, seed=3, levels=(1, 2)) if p.op == "+"]
@@ -26,8 +24,7 @@ ANSWERS = {f"What is {p.text}?": p.answer for p in PROBLEMS}
 
 
 def _correct(question: str, answer: str) -> bool:
-    nums = _INT.findall(answer)
-    return bool(nums) and int(nums[-1]) == ANSWERS[question]
+    return nano.is_correct(answer, ANSWERS[question])
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 the same loss as trl's, and a merged adapter answers exactly like base + adapter."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -105,7 +107,9 @@ def test_label_only_trainer_gives_trl_s_loss(nano):
             losses.append(float(trainer.compute_loss(trainer.model, batch)))
         if min_merge is not None:
             heads.append(trainer._head_cache[1])
-    assert heads[0] is not None and heads[0][0].shape[0] == 218     # the merged head was used...
+    used = json.loads((labkit.nano_path() / "training.json").read_text())["meta"]["compact_vocab"]
+    assert heads[0] is not None and heads[0][0].shape[0] <= used + 1  # the merged head was used (a row per used
+    #                                                                   token at most, and one shared by the rest)...
     assert heads[1] is None                                           # ...and here the whole one
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
     assert losses[2] == pytest.approx(losses[0], rel=1e-4)

@@ -116,3 +116,34 @@ def test_evaluate_scores_the_replies_of_generate_batch(nano_model):
     assert [e["output"] for e in res.examples] == [r.text for r in replies]
     assert res.mean_new_tokens == sum(r.new_tokens for r in replies) / 5
     assert any(not r.finished_thinking for r in replies)          # 40 tokens cut some scratchpads short
+
+
+@pytest.mark.model
+def test_render_offers_tools_and_targets_the_qwen3_call():
+    tok = labkit.load_tokenizer("qwen3")
+    rng = random.Random(7)
+    seen = set()
+    while len(seen) < 4:
+        s = nano.tool_sample(rng)
+        if s.meta["task"] != "tool":
+            continue
+        seen.add((s.thinking, s.meta["stage"]))
+        prompt, target = nano.render(s, tok)
+        assert "# Tools" in prompt and '"name": "calculator"' in prompt
+        if s.meta["stage"] == "call":
+            assert target.endswith("</tool_call><|im_end|>") and target.split("<tool_call>")[0] == (
+                f"<think>\n{nano.TOOL_THINK}\n</think>\n\n" if s.thinking else "")
+        else:
+            assert "<tool_response>" in prompt and "<tool_call>" not in target
+        if not s.thinking:
+            assert prompt.endswith("<think>\n\n</think>\n\n")
+
+
+def test_mixed_curriculum_keeps_stage_one_and_doubling_out():
+    rng = random.Random(1)
+    tasks = [nano.training_sample(rng, tools=True) for _ in range(600)]
+    share = sum(s.tools is not None for s in tasks) / len(tasks)
+    assert abs(share - nano.TOOL_SHARE) < 0.08
+    assert {s.meta["task"] for s in tasks} >= {"arithmetic", "chat", "multi-turn", "tool", "tool-chat"}
+    assert not any("ouble" in m.get("content", "") or "twice" in m.get("content", "")
+                   for s in tasks for m in s.messages)

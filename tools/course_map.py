@@ -94,6 +94,11 @@ TEACHES: dict[str, str] = {
           "ONNX Runtime GenAI in-process (fp32, int8); vLLM on the CPU with Qwen's reasoning parser; agreement "
           "with transformers, accuracy, speed, 32 concurrent requests, start-up and memory side by side; which "
           "engine when; the chapter's vLLM sample fixed",
+    "09": "a tool's JSON schema from a Python function (`get_json_schema`) and how the template renders it; Qwen3's "
+          "`<tool_call>` JSON parsed by transformers' response parser; a bounded agent loop with thinking on and off "
+          "and a readable error for every bad call; Qwen3's JSON beside Qwen3.5's XML form; the loop over "
+          "`transformers serve` and driven by the `openai` client's tool runner; JSON-schema constrained decoding "
+          "(llguidance) measured side by side, after `</think>`; `response_format` through llama.cpp",
 }
 
 
@@ -190,6 +195,13 @@ HUB_MEMORY: dict[str, HubMemory] = {
         "`gpu_memory_utilization` share of the GPU, 0.92 by default in vllm 0.32, while the kernel holds `model`); "
         "the servers' own KV caches (transformers serve sizes its paged cache from the free GPU memory) and CUDA "
         "contexts; activations"),
+    "09": HubMemory(
+        (Load(Q3, "bf16", 2, why="`model` in the kernel, and the `transformers serve` process (sections 8-9); "
+                                 "llama.cpp (as pip builds it) runs on the CPU"),),
+        16, 576, "`structured.compare()` (section 11): 16 questions in one batch, a prompt of under 64 tokens and up "
+                  "to 512 new ones",
+        "the server's paged KV cache (transformers serve sizes it from the free GPU memory) and its CUDA context; "
+        "activations"),
 }
 
 
@@ -611,6 +623,7 @@ SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("3 · smaller and specialised", ("04", "05")),
     ("4 · running it for real", ("06", "07")),
     ("5 · runtimes and deployment", ("08",)),
+    ("6 · tools, agents and structured output", ("09",)),
 )
 
 

@@ -15,7 +15,7 @@ Add a task with :func:`exercise` (one line)::
 Every check is kept in :data:`REGISTRY`; :func:`summary` counts the passes.
 
 The answer keys live one module per exercise notebook, in course order (``ex00_setup`` ...
-``ex07_production_patterns``); their check functions and data are re-exported here, so a
+``ex09_tools_and_structured_output``); their check functions and data are re-exported here, so a
 notebook calls ``labkit.checks.check_<name>(answer)``.
 """
 from __future__ import annotations
@@ -125,3 +125,4 @@ from .ex05_lora_and_qlora import *  # noqa: E402,F401,F403
 from .ex06_monitoring_and_performance import *  # noqa: E402,F401,F403
 from .ex07_production_patterns import *  # noqa: E402,F401,F403
 from .ex08_runtimes_and_deployment import *  # noqa: E402,F401,F403
+from .ex09_tools_and_structured_output import *  # noqa: E402,F401,F403
