@@ -328,11 +328,12 @@ _TOOL_CACHE: dict[str, Any] = {}
 
 
 def tool_call_text(expression: str) -> str:
-    """Exactly what Qwen3's template renders for a calculator call (and what the model writes)."""
-    import json
+    """Exactly what Qwen3's template renders for a calculator call (and what the model writes):
+    :func:`labkit.tools.tool_call_text` of the call."""
+    from .tools import ToolCall
+    from .tools import tool_call_text as write
 
-    args = json.dumps({"expression": expression}, ensure_ascii=False)
-    return f'<tool_call>\n{{"name": "calculator", "arguments": {args}}}\n</tool_call>'
+    return write(ToolCall("calculator", {"expression": expression}))
 
 
 def tool_sample(rng: random.Random, *, held_out: bool = False) -> Sample:

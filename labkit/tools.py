@@ -261,7 +261,7 @@ def is_single_valid_call(text: str, tools: dict[str, Callable[..., Any]] | None 
     """True when ``text`` (the answer, after any think block) is exactly one well-formed call.
 
     Well formed: the whole text is ``<tool_call>\\n{json}\\n</tool_call>``, the JSON parses, the
-    name is a known tool and the arguments are the tool's parameters (all strings).
+    name is a known tool and the arguments fit its schema (:func:`check_arguments`).
     """
     tools = TOOLS if tools is None else tools
     m = re.fullmatch(r"<tool_call>\n(\{.*\})\n</tool_call>", text.strip("\n"), flags=re.S)
@@ -273,7 +273,7 @@ def is_single_valid_call(text: str, tools: dict[str, Callable[..., Any]] | None 
         return False
     if call.name not in tools:
         return False
-    return set(call.arguments) == {"expression"} and all(isinstance(v, str) for v in call.arguments.values())
+    return check_arguments(call, tools[call.name]) is None
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
