@@ -4,10 +4,10 @@
 
 Every figure is measured here, on this machine, through plain ``generate()``
 with the full 151,936-row output layer, called by ``labkit.generate_batch`` (the path
-``nano.evaluate`` and the notebooks use).  Results go to ``bench/results/nano.json``;
+``nano_eval.evaluate`` and the notebooks use).  Results go to ``bench/results/nano.json``;
 ``--write-card`` also renders ``labkit/nano_model/MODEL_CARD.md`` from them.
 
-Tool use (``nano.evaluate_tools``) is measured on held-out problems outside the model's own
+Tool use (``nano_eval.evaluate_tools``) is measured on held-out problems outside the model's own
 skill, with the calculator offered and without it.  ``--baseline`` (default
 ``bench/results/nano_stage1.json``, the figures of the stage-1 model before tool training)
 adds the check that every figure of the stage-1 card stays within 2 points.
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from labkit import generate_batch, nano, structured
+from labkit import generate_batch, nano, nano_eval, structured
 from labkit.facts import SAMPLING
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,33 +102,33 @@ def main() -> None:
     for name, thinking, extra in [("greedy_think", True, {}), ("greedy_nothink", False, {}),
                                   ("sampled_think", True, sampling_kwargs("thinking")),
                                   ("sampled_nothink", False, sampling_kwargs("non_thinking"))]:
-        e = nano.evaluate(model32, tok, thinking=thinking, n=args.n, seed=0, **extra)
+        e = nano_eval.evaluate(model32, tok, thinking=thinking, n=args.n, seed=0, **extra)
         res[name] = {"accuracy": e.accuracy, "format_ok": e.format_ok, "by_level": e.by_level,
                      "mean_new_tokens": e.mean_new_tokens}
         print(e.summary(), "by level:", {k: f"{v:.0%}" for k, v in e.by_level.items()})
-    js = nano.evaluate(model32, tok, thinking=True, n=args.n, task="double")
+    js = nano_eval.evaluate(model32, tok, thinking=True, n=args.n, task="double")
     res["held_out_double"] = {"accuracy": js.accuracy, "format_ok": js.format_ok, "by_level": js.by_level}
     print(js.summary())
-    js_off = nano.evaluate(model32, tok, thinking=False, n=args.n, task="double")
+    js_off = nano_eval.evaluate(model32, tok, thinking=False, n=args.n, task="double")
     res["held_out_double_nothink"] = {"accuracy": js_off.accuracy, "by_level": js_off.by_level}
     print(js_off.summary(), "(thinking off: the echo 'n + ...' sometimes lands on 2n by chance)")
     for thinking in (True, False):
         for offered in (True, False):
-            e = nano.evaluate_tools(model32, tok, thinking=thinking, n=args.n, seed=0, tools=offered)
+            e = nano_eval.evaluate_tools(model32, tok, thinking=thinking, n=args.n, seed=0, tools=offered)
             key = f"tools_{'think' if thinking else 'nothink'}" + ("" if offered else "_not_offered")
             res[key] = {"accuracy": e.accuracy, "call_format_ok": e.call_format_ok, "call_correct": e.call_correct,
                         "by_kind": e.by_kind, "mean_new_tokens": e.mean_new_tokens}
             print(e.summary(), "by kind:", {k: f"{v:.0%}" for k, v in e.by_kind.items()})
     # the resolution of a by-level figure: the same weights computed in bfloat16 instead of float32
-    e16 = nano.evaluate(model, tok, thinking=False, n=args.n, seed=0, progress=False)
+    e16 = nano_eval.evaluate(model, tok, thinking=False, n=args.n, seed=0, progress=False)
     res["greedy_nothink_bf16"] = {"accuracy": e16.accuracy, "by_level": e16.by_level}
     json_modes = ("thinking off, free", "thinking off, JSON", "thinking on, free", "thinking on, JSON after </think>")
-    rows, _ = structured.compare(model32, tok, nano.eval_problems(args.n, seed=0), modes=json_modes)
+    rows, _ = structured.compare(model32, tok, nano_eval.eval_problems(args.n, seed=0), modes=json_modes)
     res["json"] = {row["mode"]: {k: row[k] for k in ("valid_json", "conforms", "accuracy", "mean_new_tokens")}
                    for row in rows}
     print(structured.table(rows))
-    again = nano.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
-    first = nano.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
+    again = nano_eval.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
+    first = nano_eval.evaluate(model32, tok, thinking=True, n=min(args.n, 50), seed=0, progress=False)
     r["deterministic"] = again.examples == first.examples and again.accuracy == first.accuracy
     r["results"] = res
     threads = torch.get_num_threads()
@@ -247,7 +247,7 @@ def write_card(r: dict, path: Path) -> None:
         ok, on = res["tools_think_not_offered"], res["tools_nothink_not_offered"]
         tool_section = f"""## Tool use
 Problems outside the model's own skill (held out): products of two 2-4 digit numbers and sums of
-3-5 numbers, n = {r['n']} per row, `labkit.nano.evaluate_tools`, greedy. With the calculator offered, the
+3-5 numbers, n = {r['n']} per row, `labkit.nano_eval.evaluate_tools`, greedy. With the calculator offered, the
 model answers with one Qwen3 tool call (`<tool_call>\\n{{"name": "calculator", "arguments":
 {{"expression": "..."}}}}\\n</tool_call>`, after a short think block with thinking on); the call is run and
 the conversation continues with the `role: tool` message, from which the model gives the final answer
@@ -310,7 +310,7 @@ system prompt, and the `/think` and `/no_think` switches{tool_intro}. Doubling (
 training on purpose: notebook 05 teaches it with LoRA.
 
 Every figure below was measured by `bench/nano_benchmark.py` on {r['date']} ({r['machine']},
-torch {r['torch']}) with `labkit.nano.evaluate` on n = {r['n']} held-out problems per row (never seen
+torch {r['torch']}) with `labkit.nano_eval.evaluate` on n = {r['n']} held-out problems per row (never seen
 in training), through plain `generate()` over the full vocabulary.
 
 ## Architecture

@@ -15,7 +15,7 @@ thinking split reaches them all:
 * :func:`split_thinking`: split generated ids at the last ``</think>``, whose id is
   looked up from the tokenizer (151668 for Qwen3), never hard-coded.
 * :func:`generate_batch` = :func:`batch_inputs` + :func:`generate_replies`;
-  :func:`chat` is a batch of one.  ``labkit.nano.evaluate``, ``labkit.finetune.greedy_outputs``
+  :func:`chat` is a batch of one.  ``labkit.nano_eval.evaluate``, ``labkit.finetune.greedy_outputs``
   and the chat widget all generate through them.
 """
 from __future__ import annotations

@@ -81,7 +81,7 @@ def build_datasets(tokenizer: Any, n_train: int = 320, n_eval: int = 32, seed: i
     ``n_train`` doubling rows plus ``replay`` times as many replay rows (:func:`doubling_rows`).
     The eval split is doubling only (other numbers than train: another seed), to watch the
     new skill's loss during training; held-out accuracy is measured apart with
-    ``labkit.nano.evaluate(..., task="double", thinking=thinking)``.
+    ``labkit.nano_eval.evaluate(..., task="double", thinking=thinking)``.
     """
     from datasets import Dataset
 

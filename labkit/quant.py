@@ -8,7 +8,7 @@
   constants (absmax, scales) that ``model.get_memory_footprint()`` does not count.
 * :func:`kl_divergence`: how far a model's next-token distributions moved from a reference.
 * :func:`compare_precisions`: one table with memory, load time, decode-speed ratio, accuracy
-  (:func:`labkit.nano.evaluate`) and KL per precision, all measured in the same run.
+  (:func:`labkit.nano_eval.evaluate`) and KL per precision, all measured in the same run.
 * :func:`memory_table`: which Qwen variant fits which GPU at which precision, KV cache included
   (computed from :mod:`labkit.architectures`; MoE experts stay bf16 under bitsandbytes).
 * :func:`write_gguf` / :func:`read_gguf`: a real GGUF file (the ``gguf`` package of llama.cpp)
@@ -291,11 +291,11 @@ def kl_prompts(tokenizer: Any, n: int = 16, seed: int = 0) -> list[str]:
     Teacher-forced through two models, they give next-token distributions at every position
     of a realistic conversation to compare with :func:`kl_divergence`.
     """
-    from . import nano
+    from . import nano, nano_eval
 
     rng = random.Random(seed)
     texts = []
-    for p in nano.eval_problems(n, seed):
+    for p in nano_eval.eval_problems(n, seed):
         s = nano.Sample([{"role": "user", "content": nano.question(p, rng, lang="en")}], True,
                         nano.scratchpad(p), nano.answer_line(p))
         prompt, target = nano.render(s, tokenizer)
@@ -369,7 +369,7 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
 
     Columns: ``precision``, ``footprint_mb`` (``get_memory_footprint()``), ``weights_mb`` (that
     plus the quantization constants; both right after loading), ``load_s``, ``decode_tok_s`` and
-    ``speed_ratio`` (vs the first precision, the baseline), ``accuracy`` (:func:`labkit.nano.evaluate`,
+    ``speed_ratio`` (vs the first precision, the baseline), ``accuracy`` (:func:`labkit.nano_eval.evaluate`,
     ``eval_n`` held-out problems) and ``kl_vs_baseline`` (:func:`kl_divergence`, nats).
     A precision bitsandbytes cannot give here is reported in ``note``, not raised.  Default
     precisions: all of :data:`PRECISIONS` on CPU (float32 first), bf16 then the bitsandbytes ones on a GPU.
@@ -379,7 +379,7 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
     import pandas as pd
     import torch
 
-    from . import nano
+    from . import nano_eval
 
     from transformers import AutoTokenizer
 
@@ -406,7 +406,7 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
         if prompts is None:
             prompts = kl_prompts(tok)
         speed = decode_speed(model, tok, new_tokens=decode_tokens, repeats=decode_repeats)
-        acc = nano.evaluate(model, tok, thinking=thinking, n=eval_n, progress=progress).accuracy
+        acc = nano_eval.evaluate(model, tok, thinking=thinking, n=eval_n, progress=progress).accuracy
         row = {"precision": precision, "footprint_mb": footprint / 1e6, "weights_mb": weights / 1e6,
                "load_s": load_s, "decode_tok_s": speed, "accuracy": acc, "note": ""}
         if baseline is None:

@@ -25,10 +25,10 @@ class Prompt:
 
 def held_out_prompts(n: int = 8, seed: int = 1) -> list[Prompt]:
     """``n`` held-out arithmetic questions (levels 1-4, never in the nano model's training) and their answers."""
-    from . import nano
+    from . import nano, nano_eval
 
     rng = random.Random(seed)
-    problems = nano.eval_problems(n, seed)
+    problems = nano_eval.eval_problems(n, seed)
     return [Prompt([{"role": "user", "content": nano.question(p, rng, lang="en")}], p.answer) for p in problems]
 
 
@@ -77,7 +77,7 @@ def ask_onnx(chat, prompts: Sequence[Prompt], *, thinking: bool, max_tokens: int
 def agreement(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]],
               prompts: Sequence[Prompt]) -> dict[str, float]:
     """Share of replies identical to the reference (reasoning and answer), and accuracy of each side."""
-    from .nano import is_correct
+    from .nano_eval import is_correct
 
     def correct(ans: str, p: Prompt) -> bool:
         return is_correct(ans, p.expected)

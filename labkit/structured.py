@@ -234,7 +234,7 @@ def score(texts: list[str], problems, schema: dict) -> dict:
             return None
         return value.get("answer") if isinstance(value, dict) else None
 
-    from .nano import is_correct
+    from .nano_eval import is_correct
 
     n, checks = len(texts), [validate(t, schema) for t in texts]
     return {"n": n, "valid_json": sum(j for j, _ in checks) / n, "conforms": sum(c for _, c in checks) / n,

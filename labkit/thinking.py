@@ -7,7 +7,7 @@
   ``generate(logits_processor=LogitsProcessorList([ThinkingBudget(tok, 64)]))``;
   it works with batched greedy and sampled decoding.
 * :func:`budget_curve`: accuracy and tokens spent per budget, measured with
-  :func:`labkit.nano.evaluate`.
+  :func:`labkit.nano_eval.evaluate`.
 * :func:`mode_table`: accuracy and tokens per difficulty level, thinking on vs off.
 * :data:`SWITCHING`: which Qwen3 releases can switch thinking on and off, with sources.
 
@@ -153,14 +153,14 @@ def budget_curve(model, tokenizer, budgets: Iterable[int | None], n: int = 40, s
                  levels: Iterable[int] = (4,), progress: bool = True, **generate_kwargs) -> list[dict[str, Any]]:
     """Accuracy and tokens spent for each thinking budget (``None`` = no budget).
 
-    Each budget is one :func:`labkit.nano.evaluate` run (thinking on, the same
+    Each budget is one :func:`labkit.nano_eval.evaluate` run (thinking on, the same
     ``n`` held-out problems of ``levels`` from ``seed``) with a
     :class:`ThinkingBudget` passed as ``logits_processor``.  Returns rows
     ``{"budget", "accuracy", "format_ok", "mean_new_tokens"}``.
     """
     from huggingface_hub.utils import tqdm  # tqdm.auto, off where labkit.models.quiet_progress_bars turned bars off
 
-    from .nano import evaluate
+    from .nano_eval import evaluate
 
     rows = []
     levels = tuple(levels)
@@ -177,13 +177,13 @@ def mode_table(model, tokenizer, n: int = 40, seed: int = 0, *, levels: Iterable
                progress: bool = True, **generate_kwargs) -> list[dict[str, Any]]:
     """Accuracy and mean new tokens per difficulty level, thinking off and on.
 
-    One :func:`labkit.nano.evaluate` run per (level, mode) on the same ``n``
+    One :func:`labkit.nano_eval.evaluate` run per (level, mode) on the same ``n``
     held-out problems, so the token counts are per level.  Returns rows
     ``{"level", "thinking", "accuracy", "mean_new_tokens"}``.
     """
     from huggingface_hub.utils import tqdm  # tqdm.auto, off where labkit.models.quiet_progress_bars turned bars off
 
-    from .nano import evaluate
+    from .nano_eval import evaluate
 
     runs = [(level, thinking) for level in levels for thinking in (False, True)]
     rows = []

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from labkit import agent, nano, tools
+from labkit import agent, nano, nano_eval, tools
 from labkit.errors import LabError
 from labkit.tools import ToolCall, ToolCallError
 
@@ -297,7 +297,7 @@ def nano_model():
 
 def _problems(n: int, seed: int):
     rng = random.Random(seed)
-    problems = nano.tool_eval_problems(n, seed=seed)
+    problems = nano_eval.tool_eval_problems(n, seed=seed)
     return problems, [nano.question(p, rng, lang="en") for p in problems]
 
 

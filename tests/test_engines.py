@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import loadtest, nano, serve, servers
+from labkit import loadtest, nano_eval, serve, servers
 
 pytestmark = pytest.mark.serving
 
 N_CLIENTS = 32
 # held-out additions (levels 1-2): the questions transformers' greedy generate() answers correctly in both
 # modes are the ones every engine must answer correctly too (``questions`` below)
-PROBLEMS = [p for p in nano.eval_problems(48, seed=3, levels=(1, 2)) if p.op == "+"]
+PROBLEMS = [p for p in nano_eval.eval_problems(48, seed=3, levels=(1, 2)) if p.op == "+"]
 ANSWERS = {f"What is {p.text}?": p.answer for p in PROBLEMS}
 
 
 def _correct(question: str, answer: str) -> bool:
-    return nano.is_correct(answer, ANSWERS[question])
+    return nano_eval.is_correct(answer, ANSWERS[question])
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import labkit
-from labkit import nano
+from labkit import nano, nano_eval
 from labkit.models import NANO_DIR
 
 
@@ -43,8 +43,8 @@ def test_shipped_tokenizer_equals_the_rebuilt_one():
 @pytest.mark.model
 def test_quick_quality_regression(nano_model):
     model, tok = nano_model
-    think = nano.evaluate(model, tok, thinking=True, n=48, seed=1, progress=False)
-    plain = nano.evaluate(model, tok, thinking=False, n=48, seed=1, progress=False)
+    think = nano_eval.evaluate(model, tok, thinking=True, n=48, seed=1, progress=False)
+    plain = nano_eval.evaluate(model, tok, thinking=False, n=48, seed=1, progress=False)
     print(think.summary(), think.by_level, "\n", plain.summary(), plain.by_level)
     assert think.accuracy >= 0.85, think.examples
     assert think.format_ok >= 0.97 and plain.format_ok >= 0.97
@@ -54,14 +54,14 @@ def test_quick_quality_regression(nano_model):
 @pytest.mark.model
 def test_sampled_decoding_stays_well_formed(nano_model):
     model, tok = nano_model
-    res = nano.evaluate(model, tok, thinking=True, n=32, seed=2, progress=False,
-                        do_sample=True, temperature=0.6, top_p=0.95, top_k=20)
+    res = nano_eval.evaluate(model, tok, thinking=True, n=32, seed=2, progress=False,
+                             do_sample=True, temperature=0.6, top_p=0.95, top_k=20)
     assert res.format_ok >= 0.9, res.examples
 
 
 def test_held_out_skill_is_unknown(nano_model):
     model, tok = nano_model
-    assert nano.evaluate(model, tok, thinking=True, n=24, task="double", progress=False).accuracy <= 0.1
+    assert nano_eval.evaluate(model, tok, thinking=True, n=24, task="double", progress=False).accuracy <= 0.1
 
 
 def test_unused_tokens_get_almost_no_probability(nano_model):
@@ -93,7 +93,7 @@ def test_training_never_sees_held_out_problems():
             p = [int(x) for x in s.answer.split("=")[0].replace("Arr!", "").replace("×", "+").split("+")]
             op = "×" if "×" in s.answer else "+"
             assert not nano.is_held_out(p[0], op, p[1])
-    assert all(nano.is_held_out(p.a, p.op, p.b) for p in nano.eval_problems(100))
+    assert all(nano.is_held_out(p.a, p.op, p.b) for p in nano_eval.eval_problems(100))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -103,19 +103,6 @@ def test_scratchpad_is_correct_arithmetic(seed):
         p = nano.sample_problem(rng, held_out=bool(seed % 2))
         last = nano.scratchpad(p).splitlines()[-1]
         assert int(last.split("→ ")[-1]) == p.answer
-
-
-def test_evaluate_scores_the_replies_of_generate_batch(nano_model):
-    """evaluate generates through labkit.generate_batch: same outputs, same token counts."""
-    model, tok = nano_model
-    res = nano.evaluate(model, tok, thinking=True, n=5, seed=4, levels=(4,), max_new_tokens=40, progress=False)
-    rng = random.Random(4)
-    convs = [[{"role": "user", "content": nano.question(p, rng, lang="en")}]
-             for p in nano.eval_problems(5, 4, (4,))]
-    replies = labkit.generate_batch(model, tok, convs, thinking=True, max_new_tokens=40, do_sample=False)
-    assert [e["output"] for e in res.examples] == [r.text for r in replies]
-    assert res.mean_new_tokens == sum(r.new_tokens for r in replies) / 5
-    assert any(not r.finished_thinking for r in replies)          # 40 tokens cut some scratchpads short
 
 
 @pytest.mark.model

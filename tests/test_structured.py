@@ -164,11 +164,11 @@ def test_nano_think_then_json():
     """The nano model thinks freely, then every reply that closed its think block and ended is conforming JSON."""
     import torch
 
-    from labkit import load_model, nano
+    from labkit import load_model, nano_eval
 
     torch.set_num_threads(1)
     model, tok = load_model()
-    problems = nano.eval_problems(4, 0, levels=(1,))
+    problems = nano_eval.eval_problems(4, 0, levels=(1,))
     rows, replies = structured.compare(model, tok, problems, modes=["thinking on, JSON after </think>"],
                                        max_new_tokens=100)
     finished = [r for r in replies["thinking on, JSON after </think>"] if r.finished_thinking and r.ids[-1] in

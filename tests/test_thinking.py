@@ -6,7 +6,7 @@ import torch
 from transformers import LogitsProcessorList
 
 import labkit
-from labkit import nano, thinking
+from labkit import nano_eval, thinking
 from labkit.errors import LabError
 
 
@@ -74,7 +74,7 @@ def _tokens_to_close(rows: list[list[int]], end_id: int) -> list[int]:
 @pytest.mark.parametrize("sampled", [False, True])
 def test_budget_closes_the_block_on_the_nano_model_batched(mt, sampled):
     model, tok = mt
-    problems = nano.eval_problems(6, seed=3, levels=(4,))
+    problems = nano_eval.eval_problems(6, seed=3, levels=(4,))
     convs = [[{"role": "user", "content": f"What is {p.text}?"}] for p in problems]
     texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True, enable_thinking=True)
              for c in convs]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import nano, tools
+from labkit import nano, nano_eval, tools
 from labkit.tools import ToolCall, ToolCallError, calculator, parse_tool_calls, safe_eval
 
 CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "12 * 34"}}\n</tool_call>'
@@ -177,7 +177,7 @@ def test_tool_samples_are_well_formed_and_never_held_out():
             continue
         kinds.add((s.meta["kind"], s.meta["stage"]))
         user = next(m["content"] for m in s.messages if m["role"] == "user")
-        nums = tuple(int(x) for x in nano._INT.findall(user.replace("-", " ")))
+        nums = tuple(int(x) for x in nano_eval._INT.findall(user.replace("-", " ")))
         op = "×" if ("×" in user or "*" in user) else "+"
         assert not nano._tool_held_out(nums, op) or s.meta["kind"] == "own"
         if s.meta["stage"] == "call":
@@ -188,7 +188,7 @@ def test_tool_samples_are_well_formed_and_never_held_out():
             assert s.messages[-1] == {"role": "tool", "content": str(s.meta["expected"])}
             assert s.answer == f"The result is {s.meta['expected']}."
     assert kinds == {(k, st) for k in ("product", "sum", "own") for st in ("call", "answer")}
-    assert all(nano._tool_held_out(p.numbers, p.op) for p in nano.tool_eval_problems(60))
+    assert all(nano._tool_held_out(p.numbers, p.op) for p in nano_eval.tool_eval_problems(60))
 
 
 def test_stage_one_curriculum_is_unchanged_by_the_tools_flag():
@@ -199,7 +199,7 @@ def test_stage_one_curriculum_is_unchanged_by_the_tools_flag():
 
 
 def test_tool_problems_are_outside_the_models_skill():
-    for p in nano.tool_eval_problems(100):
+    for p in nano_eval.tool_eval_problems(100):
         if p.kind == "product":
             assert len(p.numbers) == 2 and min(p.numbers) >= 10
         else:
@@ -219,7 +219,7 @@ def nano_model():
 @pytest.mark.parametrize("thinking", [True, False])
 def test_nano_calls_the_calculator_and_answers_from_its_response(nano_model, thinking):
     model, tok = nano_model
-    res = nano.evaluate_tools(model, tok, thinking=thinking, n=24, seed=3)
+    res = nano_eval.evaluate_tools(model, tok, thinking=thinking, n=24, seed=3)
     print(res.summary(), res.by_kind)
     assert res.call_format_ok >= 0.95, res.examples
     assert res.accuracy >= 0.9, res.examples
@@ -228,7 +228,7 @@ def test_nano_calls_the_calculator_and_answers_from_its_response(nano_model, thi
 @pytest.mark.model
 def test_without_tools_the_problems_are_out_of_reach(nano_model):
     model, tok = nano_model
-    res = nano.evaluate_tools(model, tok, thinking=True, n=24, seed=3, tools=False)
+    res = nano_eval.evaluate_tools(model, tok, thinking=True, n=24, seed=3, tools=False)
     assert res.accuracy <= 0.2 and res.call_format_ok >= 0.9, res.examples
 
 
@@ -238,9 +238,9 @@ def test_tool_evaluation_generates_through_batch_inputs_and_generate_replies(nan
     from labkit.chat import batch_inputs, generate_replies
 
     model, tok = nano_model
-    res = nano.evaluate_tools(model, tok, thinking=False, n=3, seed=5)
+    res = nano_eval.evaluate_tools(model, tok, thinking=False, n=3, seed=5)
     rng = random.Random(5)
-    convs = [[{"role": "user", "content": nano.question(p, rng, lang="en")}] for p in nano.tool_eval_problems(3, 5)]
+    convs = [[{"role": "user", "content": nano.question(p, rng, lang="en")}] for p in nano_eval.tool_eval_problems(3, 5)]
     inputs = batch_inputs(model, tok, convs, thinking=False, max_new_tokens=60, tools=nano.tool_schemas())
     replies = generate_replies(model, tok, inputs, max_new_tokens=60, do_sample=False)
     assert [e["output"] for e in res.examples] == [r.text for r in replies]
