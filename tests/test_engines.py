@@ -91,6 +91,12 @@ def test_llamacpp_load_thinking_off(request, questions):
 
 def test_llamacpp_malformed_requests_get_4xx(llama):
     _check_malformed(llama)
+    # OpenAI's json_schema shape, which llama-cpp-python does not take: a 422 naming the field, not a 500
+    status, text = servers.post_raw(f"{llama.base_url}/chat/completions", {
+        "model": llama.model, "messages": [{"role": "user", "content": "What is 2 + 3?"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}})
+    assert status == 422 and "response_format" in text, (status, text[:300])
+    assert llama.alive() and llama.healthy()
 
 
 # ---------------------------------------------------------------- vLLM
