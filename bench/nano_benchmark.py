@@ -1,6 +1,7 @@
 """Benchmark the shipped nano Qwen3 against the targets of its issue, and write its model card.
 
-    python bench/nano_benchmark.py [--model DIR] [--n 200] [--baseline JSON] [--write-card]
+    python bench/nano_benchmark.py [--model DIR] [--n 200] [--baseline JSON]
+                                   [--baseline-model DIR|git:REV] [--compare-n 1000] [--write-card]
 
 Every figure is measured here, on this machine, through plain ``generate()``
 with the full 151,936-row output layer, called by ``labkit.generate_batch`` (the path
@@ -10,15 +11,23 @@ with the full 151,936-row output layer, called by ``labkit.generate_batch`` (the
 Tool use (``nano_eval.evaluate_tools``) is measured on held-out problems outside the model's own
 skill, with the calculator offered and without it.  ``--baseline`` (default
 ``bench/results/nano_stage1.json``, the figures of the stage-1 model before tool training)
-adds the check that every figure of the stage-1 card stays within 2 points.
+adds the check that every figure of the stage-1 card stays within 2 points.  At n = 200 a
+by-level figure counts 50 problems, so one problem is 2 points; ``--baseline-model`` (the stage-1
+export, e.g. ``git:5ee0dff``, read from this repository's history) measures the stage-1 card's
+figures of both models side by side in this run on ``--compare-n`` problems (one problem per level:
+0.4 points at 1000), the check that resolves 2 points.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import json
 import os
 import platform
+import subprocess
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,6 +60,50 @@ def card_figures(r: dict) -> dict[str, float]:
     return out
 
 
+def stage1_results(model, tok, n: int) -> dict:
+    """The figures of the stage-1 card (greedy and sampled in both modes, by level, the held-out doubling)
+    on the first ``n`` held-out problems of seed 0 (a larger ``n`` extends the same list)."""
+    res = {}
+    for name, thinking, extra in [("greedy_think", True, {}), ("greedy_nothink", False, {}),
+                                  ("sampled_think", True, sampling_kwargs("thinking")),
+                                  ("sampled_nothink", False, sampling_kwargs("non_thinking"))]:
+        e = nano_eval.evaluate(model, tok, thinking=thinking, n=n, seed=0, **extra)
+        res[name] = {"accuracy": e.accuracy, "format_ok": e.format_ok, "by_level": e.by_level,
+                     "mean_new_tokens": e.mean_new_tokens}
+        print(e.summary(), "by level:", {k: f"{v:.0%}" for k, v in e.by_level.items()})
+    js = nano_eval.evaluate(model, tok, thinking=True, n=n, task="double")
+    res["held_out_double"] = {"accuracy": js.accuracy, "format_ok": js.format_ok, "by_level": js.by_level}
+    print(js.summary())
+    js_off = nano_eval.evaluate(model, tok, thinking=False, n=n, task="double")
+    res["held_out_double_nothink"] = {"accuracy": js_off.accuracy, "by_level": js_off.by_level}
+    print(js_off.summary(), "(thinking off: the echo 'n + ...' sometimes lands on 2n by chance)")
+    return res
+
+
+def compare_figures(old: dict, new: dict) -> dict:
+    """``{figure: {old, new, points}}`` for every stage-1 card figure, with the lists ``moved`` (by more
+    than 2 points) and ``worse`` (a skill lower, or the held-out skill, which must stay unknown, higher)."""
+    figures = {k: {"old": old[k], "new": new[k], "points": round(100 * (new[k] - old[k]), 1)} for k in old}
+    moved = {k: v for k, v in figures.items() if abs(v["points"]) > TARGETS["baseline_points"]}
+    worse = {k for k, v in moved.items() if (v["points"] > 0) == k.startswith("held_out")}
+    for k, v in moved.items():
+        print(f"  moved more than 2 points ({'worse' if k in worse else 'better'}): {k}: "
+              f"{pct(v['old'])} -> {pct(v['new'])}")
+    return {"figures": figures, "moved": sorted(moved), "worse": sorted(worse)}
+
+
+def baseline_model(spec: str) -> Path:
+    """``DIR``, or ``git:REV``: ``labkit/nano_model`` as committed at REV, unpacked into a temporary folder."""
+    if not spec.startswith("git:"):
+        return Path(spec)
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", spec[4:], "labkit/nano_model"], check=True,
+                          capture_output=True).stdout
+    out = Path(tempfile.mkdtemp(prefix="nano-baseline-"))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(out, filter="data")
+    return out / "labkit" / "nano_model"
+
+
 def sampling_kwargs(mode: str) -> dict:
     s = SAMPLING[mode]
     return dict(do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k)
@@ -74,6 +127,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "nano.json")
     ap.add_argument("--baseline", type=Path, default=ROOT / "bench" / "results" / "nano_stage1.json")
+    ap.add_argument("--baseline-model", default=None,
+                    help="the stage-1 export (DIR, or git:REV for labkit/nano_model at REV, e.g. git:5ee0dff): its "
+                         "card figures and this model's, side by side on --compare-n problems")
+    ap.add_argument("--compare-n", type=int, default=1000)
     ap.add_argument("--write-card", action="store_true")
     args = ap.parse_args()
 
@@ -98,20 +155,7 @@ def main() -> None:
     r["compact_vocab"] = json.loads((args.model / "training.json").read_text())["meta"].get("compact_vocab")
     r["training"] = json.loads((args.model / "training.json").read_text())["meta"]
 
-    res = {}
-    for name, thinking, extra in [("greedy_think", True, {}), ("greedy_nothink", False, {}),
-                                  ("sampled_think", True, sampling_kwargs("thinking")),
-                                  ("sampled_nothink", False, sampling_kwargs("non_thinking"))]:
-        e = nano_eval.evaluate(model32, tok, thinking=thinking, n=args.n, seed=0, **extra)
-        res[name] = {"accuracy": e.accuracy, "format_ok": e.format_ok, "by_level": e.by_level,
-                     "mean_new_tokens": e.mean_new_tokens}
-        print(e.summary(), "by level:", {k: f"{v:.0%}" for k, v in e.by_level.items()})
-    js = nano_eval.evaluate(model32, tok, thinking=True, n=args.n, task="double")
-    res["held_out_double"] = {"accuracy": js.accuracy, "format_ok": js.format_ok, "by_level": js.by_level}
-    print(js.summary())
-    js_off = nano_eval.evaluate(model32, tok, thinking=False, n=args.n, task="double")
-    res["held_out_double_nothink"] = {"accuracy": js_off.accuracy, "by_level": js_off.by_level}
-    print(js_off.summary(), "(thinking off: the echo 'n + ...' sometimes lands on 2n by chance)")
+    res = stage1_results(model32, tok, args.n)
     for thinking in (True, False):
         for offered in (True, False):
             e = nano_eval.evaluate_tools(model32, tok, thinking=thinking, n=args.n, seed=0, tools=offered)
@@ -171,26 +215,29 @@ def main() -> None:
     }
     if args.baseline and args.baseline.exists():
         base = json.loads(args.baseline.read_text())
-        old, new = card_figures(base), card_figures(r)
         r["baseline"] = {"path": str(args.baseline.relative_to(ROOT) if args.baseline.is_relative_to(ROOT)
-                                     else args.baseline), "date": base.get("date"),
-                         "figures": {k: {"old": old[k], "new": new[k], "points": round(100 * (new[k] - old[k]), 1)}
-                                     for k in old}}
-        moved = {k: v for k, v in r["baseline"]["figures"].items() if abs(v["points"]) > TARGETS["baseline_points"]}
-        # worse: a skill figure lower, or the held-out skill (which must stay unknown) higher
-        worse = {k: v for k, v in moved.items() if (v["points"] > 0) == k.startswith("held_out")}
-        for k, v in moved.items():
-            print(f"  moved more than 2 points ({'worse' if k in worse else 'better'}): {k}: "
-                  f"{pct(v['old'])} -> {pct(v['new'])}")
-        r["baseline"]["moved"], r["baseline"]["worse"] = sorted(moved), sorted(worse)
-        checks["no stage-1 card figure worse by > 2 points"] = not worse
-        checks["every stage-1 card figure within 2 points"] = not moved
+                                     else args.baseline), "date": base.get("date"), "n": base.get("n"),
+                         **compare_figures(card_figures(base), card_figures(r))}
+        checks[f"no stage-1 card figure worse by > 2 points (n = {args.n})"] = not r["baseline"]["worse"]
+        checks[f"every stage-1 card figure within 2 points (n = {args.n})"] = not r["baseline"]["moved"]
+    if args.baseline_model:
+        folder = baseline_model(args.baseline_model)
+        print(f"\nside by side on n = {args.compare_n}: the stage-1 model ({args.baseline_model}), then this one")
+        old = stage1_results(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval(),
+                             AutoTokenizer.from_pretrained(folder), args.compare_n)
+        new = stage1_results(model32, tok, args.compare_n)
+        r["side_by_side"] = {"baseline_model": args.baseline_model, "n": args.compare_n,
+                             **compare_figures(card_figures({"results": old}), card_figures({"results": new}))}
+        checks[f"no stage-1 card figure worse by > 2 points (side by side, n = {args.compare_n})"] = \
+            not r["side_by_side"]["worse"]
+        checks[f"every stage-1 card figure within 2 points (side by side, n = {args.compare_n})"] = \
+            not r["side_by_side"]["moved"]
     r["targets"] = checks
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=1, default=str))
-    print("\ntarget                                         met")
+    print(f"\n{'target':<78} met")
     for k, v in checks.items():
-        print(f"{k:<46} {'yes' if v else 'NO'}")
+        print(f"{k:<78} {'yes' if v else 'NO'}")
     print(f"{sum(checks.values())} passed, {len(checks) - sum(checks.values())} failed")
     if args.write_card:
         write_card(r, args.model / "MODEL_CARD.md")
@@ -267,9 +314,9 @@ the conversation continues with the `role: tool` message, from which the model g
             worst = max(b["figures"].items(), key=lambda kv: abs(kv[1]["points"]))
             moved = ", ".join(f"{k} {pct(b['figures'][k]['old'])} → {pct(b['figures'][k]['new'])}"
                               for k in b.get("moved", [])) or "none"
-            tool_section += (f"Every percentage of the stage-1 card (measured {b['date']}, `{b['path']}`) against this model "
-                             f"({len(b['figures'])} figures): the largest change is {worst[1]['points']:+.1f} points "
-                             f"({worst[0]}); moved by more than 2 points: {moved}.")
+            tool_section += (f"Every percentage of the stage-1 card (measured {b['date']}, `{b['path']}`, n = {b.get('n')}) "
+                             f"against this model ({len(b['figures'])} figures): the largest change is "
+                             f"{worst[1]['points']:+.1f} points ({worst[0]}); moved by more than 2 points: {moved}.")
             if "greedy_nothink_bf16" in res:
                 lv16 = res["greedy_nothink_bf16"]["by_level"]
                 gap = max(abs(lv16[k] - res["greedy_nothink"]["by_level"][k]) for k in lv16)
@@ -277,6 +324,19 @@ the conversation continues with the `role: tool` message, from which the model g
                                  f"move by up to {100 * gap:.0f} points when the same weights run in bfloat16 instead "
                                  "of float32.")
             tool_section += "\n\n"
+        if "side_by_side" in r:
+            sb = r["side_by_side"]
+            per_level = sb["n"] // len(res["greedy_think"]["by_level"])
+            tool_section += (f"The same figures measured side by side in this run on n = {sb['n']} held-out problems "
+                             f"({per_level} per level, so one problem is {100 / per_level:.1f} points of a by-level "
+                             f"figure), the stage-1 model (`{sb['baseline_model']}`) and this one; the first "
+                             f"{r['n']} problems are the ones above:\n\n"
+                             "| figure | stage 1 | this model | points |\n|---|---|---|---|\n"
+                             + "\n".join(f"| {k} | {pct(v['old'])} | {pct(v['new'])} | {v['points']:+.1f} |"
+                                         for k, v in sb["figures"].items())
+                             + "\n\nMoved by more than 2 points: "
+                             + (", ".join(f"{k} ({'worse' if k in sb['worse'] else 'better'})" for k in sb["moved"])
+                                or "none") + ".\n\n")
         if "json" in res:
             j = res["json"]
             line = lambda m: (f"| {m} | {pct(j[m]['valid_json'])} | {pct(j[m]['conforms'])} | {pct(j[m]['accuracy'])} "
