@@ -262,6 +262,8 @@ def write_card(r: dict, path: Path) -> None:
         for i, m in enumerate(chain, 1):
             tools = m.get("curriculum") == "tools"
             json_part = f" and {100 * m['json_share']:.0f} % JSON answers" if m.get("json_share") else ""
+            json_part += (", the samples without tools learned from stage 1's distribution (KL, `--teacher`)"
+                          if m.get("teacher_steps") else "")
             what = ("tool use (`--curriculum tools`, the stage-1 mix plus "
                     f"{100 * m.get('tool_share', 0.6):.0f} % tool-use samples{json_part}), continuing from stage {i - 1}"
                     if tools else "from scratch")
@@ -274,6 +276,7 @@ def write_card(r: dict, path: Path) -> None:
                 args = (f"--init /tmp/nano_stage{i - 1} --curriculum tools --steps {m.get('steps')} --batch {m.get('batch')} "
                         f"--lr {m.get('lr')}" + (f" --tool-share {m['tool_share']}" if "tool_share" in m else "")
                         + (f" --json-share {m['json_share']}" if m.get("json_share") else "")
+                        + (" --teacher /tmp/nano_stage1" if m.get("teacher_steps") else "")
                         + f" --seed {m.get('seed')} {args}")
             cmd.append(f"python -m labkit.train_nano {args}")
         total = sum(m.get("train_seconds", 0) for m in chain[1:])
