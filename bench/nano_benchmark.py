@@ -226,7 +226,11 @@ def main() -> None:
         old = stage1_results(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval(),
                              AutoTokenizer.from_pretrained(folder), args.compare_n)
         new = stage1_results(model32, tok, args.compare_n)
+        distinct: dict[int, set] = {}
+        for q in nano_eval.eval_problems(args.compare_n, seed=0):
+            distinct.setdefault(q.level, set()).add((q.a, q.op, q.b))
         r["side_by_side"] = {"baseline_model": args.baseline_model, "n": args.compare_n,
+                             "distinct_by_level": {k: len(v) for k, v in sorted(distinct.items())},
                              **compare_figures(card_figures({"results": old}), card_figures({"results": new}))}
         checks[f"no stage-1 card figure worse by > 2 points (side by side, n = {args.compare_n})"] = \
             not r["side_by_side"]["worse"]
@@ -337,6 +341,10 @@ the conversation continues with the `role: tool` message, from which the model g
                              "| figure | stage 1 | this model | points |\n|---|---|---|---|\n"
                              + "\n".join(f"| {k} | {pct(v['old'])} | {pct(v['new'])} | {v['points']:+.1f} |"
                                          for k, v in sb["figures"].items())
+                             + "\n\nDistinct problems per level among them: "
+                             + ", ".join(f"level {k}: {v}" for k, v in sb["distinct_by_level"].items())
+                             + " (there are few one-digit problems, so each level-1 problem comes back in several "
+                             "wordings and one problem answered differently moves level 1 by several points at any n)."
                              + "\n\nMoved by more than 2 points: "
                              + (", ".join(f"{k} ({'worse' if k in sb['worse'] else 'better'})" for k in sb["moved"])
                                 or "none") + ".\n\n")

@@ -175,3 +175,23 @@ def nano_path_dir():
     from labkit.models import nano_path
 
     return nano_path()
+
+
+def test_rebuild_replays_each_recorded_stage_in_order_with_stage_one_as_teacher(tmp_path, monkeypatch):
+    stage1 = {"steps": 5, "batch": 4, "lr": 3e-3, "seed": 0}
+    stage2 = {"steps": 3, "batch": 2, "lr": 1e-3, "seed": 0, "curriculum": "tools", "tool_share": 0.6,
+              "continued_from": stage1}
+    stage3 = {"steps": 2, "batch": 2, "lr": 1e-3, "seed": 1, "curriculum": "tools", "tool_share": 0.2,
+              "json_share": 0.25, "teacher_steps": 5, "continued_from": stage2}
+    (tmp_path / "training.json").write_text(json.dumps({"meta": stage3, "history": []}))
+    calls = []
+    monkeypatch.setattr(train_nano, "train", lambda out, steps, batch, lr, seed, threads, **kw: calls.append(
+        (out.name, steps, batch, lr, seed, threads, kw)) or {"steps": steps})
+    train_nano.rebuild(tmp_path / "out", threads=1, model_dir=tmp_path)
+    assert [c[:6] for c in calls] == [("out.stage1", 5, 4, 3e-3, 0, 1), ("out.stage2", 3, 2, 1e-3, 0, 1),
+                                      ("out", 2, 2, 1e-3, 1, 1)]
+    first, second, third = (c[6] for c in calls)
+    assert first["init"] is None and first["curriculum"] == "base" and first["teacher"] is None
+    assert second["init"] == tmp_path / "out.stage1" and second["tool_share"] == 0.6 and second["teacher"] is None
+    assert third["init"] == tmp_path / "out.stage2" and third["teacher"] == tmp_path / "out.stage1"
+    assert third["json_share"] == 0.25
