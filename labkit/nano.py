@@ -84,8 +84,7 @@ class Problem:
 
 def is_held_out(a: int, op: str, b: int) -> bool:
     """One problem in five is reserved for evaluation (stable across runs and machines)."""
-    digest = hashlib.sha256(f"{a}{op}{b}".encode()).digest()
-    return digest[0] % 5 == 0
+    return _tool_held_out((a, b), op)
 
 
 def _number(rng: random.Random, digits: int) -> int:
@@ -290,7 +289,7 @@ class ToolProblem:
 
 
 def _tool_held_out(numbers: tuple[int, ...], op: str) -> bool:
-    """The split of :func:`is_held_out`, for any count of numbers (equal to it for two)."""
+    """The split of :func:`is_held_out` (which calls this), for any count of numbers."""
     return hashlib.sha256(op.join(map(str, numbers)).encode()).digest()[0] % 5 == 0
 
 
