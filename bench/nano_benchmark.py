@@ -6,7 +6,7 @@
 Every figure is measured here, on this machine, through plain ``generate()``
 with the full 151,936-row output layer, called by ``labkit.generate_batch`` (the path
 ``nano_eval.evaluate`` and the notebooks use).  Results go to ``bench/results/nano.json``;
-``--write-card`` also renders ``labkit/nano_model/MODEL_CARD.md`` from them.
+``--write-card`` also renders ``labkit/nano/nano_qwen3/MODEL_CARD.md`` from them.
 
 Tool use (``nano_eval.evaluate_tools``) is measured on held-out problems outside the model's own
 skill, with the calculator offered and without it.  ``--baseline`` (default
@@ -34,8 +34,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from labkit import generate_batch, nano, nano_eval, structured
-from labkit.facts import SAMPLING
+from labkit import generate_batch
+from labkit.nano import curriculum as nano, evaluation as nano_eval
+from labkit.lessons import structured
+from labkit.family.facts import SAMPLING
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -93,15 +95,21 @@ def compare_figures(old: dict, new: dict) -> dict:
 
 
 def baseline_model(spec: str) -> Path:
-    """``DIR``, or ``git:REV``: ``labkit/nano_model`` as committed at REV, unpacked into a temporary folder."""
+    """``DIR``, or ``git:REV``: the nano model's folder as committed at REV, unpacked into a temporary folder.
+
+    The folder is ``labkit/nano/nano_qwen3``; commits before the labkit wings had it at ``labkit/nano_model``.
+    """
     if not spec.startswith("git:"):
         return Path(spec)
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", spec[4:], "labkit/nano_model"], check=True,
-                          capture_output=True).stdout
+    rev = spec[4:]
+    folder = next(f for f in ("labkit/nano/nano_qwen3", "labkit/nano_model")
+                  if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{rev}:{f}"],
+                                    capture_output=True).returncode == 0)
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", rev, folder], check=True, capture_output=True).stdout
     out = Path(tempfile.mkdtemp(prefix="nano-baseline-"))
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(out, filter="data")
-    return out / "labkit" / "nano_model"
+    return out / folder
 
 
 def sampling_kwargs(mode: str) -> dict:
@@ -123,12 +131,12 @@ def decode_speed(model, tok, new_tokens: int = 200, repeats: int = 3) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", type=Path, default=ROOT / "labkit" / "nano_model")
+    ap.add_argument("--model", type=Path, default=ROOT / "labkit" / "nano" / "nano_qwen3")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "nano.json")
     ap.add_argument("--baseline", type=Path, default=ROOT / "bench" / "results" / "nano_stage1.json")
     ap.add_argument("--baseline-model", default=None,
-                    help="the stage-1 export (DIR, or git:REV for labkit/nano_model at REV, e.g. git:5ee0dff): its "
+                    help="the stage-1 export (DIR, or git:REV for labkit/nano/nano_qwen3 at REV, e.g. git:5ee0dff): its "
                          "card figures and this model's, side by side on --compare-n problems")
     ap.add_argument("--compare-n", type=int, default=1000)
     ap.add_argument("--write-card", action="store_true")
@@ -282,26 +290,26 @@ def write_card(r: dict, path: Path) -> None:
                         + (f" --json-share {m['json_share']}" if m.get("json_share") else "")
                         + (" --teacher /tmp/nano_stage1" if m.get("teacher_steps") else "")
                         + f" --seed {m.get('seed')} {args}")
-            cmd.append(f"python -m labkit.train_nano {args}")
+            cmd.append(f"python -m labkit.nano.train {args}")
         total = sum(m.get("train_seconds", 0) for m in chain[1:])
         training = ("\n".join(lines) + f"\nThe tool stages took {total:.0f} s in all.\n\n"
-                    "Rebuild all stages with one command, `python -m labkit.train_nano --all --out DIR` (it replays the "
+                    "Rebuild all stages with one command, `python -m labkit.nano.train --all --out DIR` (it replays the "
                     "stages recorded in `training.json`; `--threads 1`, the default, as here), which runs:\n\n    "
                     + " && \\\n    ".join(cmd) + "\n")
     else:
         training = (f"{t.get('steps')} steps of {t.get('batch')} conversations, AdamW lr {t.get('lr')}, seed {t.get('seed')}:\n"
-                    f"{t.get('train_seconds')} s on {t.get('threads')} CPU threads. Rebuild: `python -m labkit.train_nano "
+                    f"{t.get('train_seconds')} s on {t.get('threads')} CPU threads. Rebuild: `python -m labkit.nano.train "
                     "--out DIR` (the defaults are the settings above).")
     tool_intro = tool_section = tool_limits = ""
     if "tools_think" in res:
         tool_intro = (", and (after stage 1) calling a `calculator` tool when one is offered "
-                      "(`apply_chat_template(..., tools=[labkit.tools.calculator])`)"
+                      "(`apply_chat_template(..., tools=[labkit.lessons.tools.calculator])`)"
                       + (" and answering in JSON when the system prompt asks for it" if "json" in res else ""))
         tk, tn = res["tools_think"], res["tools_nothink"]
         ok, on = res["tools_think_not_offered"], res["tools_nothink_not_offered"]
         tool_section = f"""## Tool use
 Problems outside the model's own skill (held out): products of two 2-4 digit numbers and sums of
-3-5 numbers, n = {r['n']} per row, `labkit.nano_eval.evaluate_tools`, greedy. With the calculator offered, the
+3-5 numbers, n = {r['n']} per row, `labkit.nano.evaluation.evaluate_tools`, greedy. With the calculator offered, the
 model answers with one Qwen3 tool call (`<tool_call>\\n{{"name": "calculator", "arguments":
 {{"expression": "..."}}}}\\n</tool_call>`, after a short think block with thinking on); the call is run and
 the conversation continues with the `role: tool` message, from which the model gives the final answer
@@ -354,8 +362,8 @@ the conversation continues with the `role: tool` message, from which the model g
                               f"| {j[m]['mean_new_tokens']:.0f} |")
             tool_section += ("## JSON answers\n"
                              "Held-out arithmetic under a system prompt that asks for JSON (`Answer only with a JSON object.`; "
-                             f"the model answers `{{\"answer\": 579}}`), n = {r['n']}, `labkit.structured.compare`, greedy; "
-                             "*JSON* constrained by `labkit.structured.json_schema_processor` (llguidance) to "
+                             f"the model answers `{{\"answer\": 579}}`), n = {r['n']}, `labkit.lessons.structured.compare`, greedy; "
+                             "*JSON* constrained by `labkit.lessons.structured.json_schema_processor` (llguidance) to "
                              "`{\"answer\": integer 0..99999}`, after `</think>` with thinking on.\n\n"
                              "| | valid JSON | matches the schema | right answer | new tokens |\n|---|---|---|---|---|\n"
                              + "\n".join(line(m) for m in j) + "\n\n")
@@ -373,7 +381,7 @@ the conversation continues with the `role: tool` message, from which the model g
 
 A tiny model with the real Qwen3 architecture (`Qwen3ForCausalLM`), Qwen's full 151,936-row
 embedding (the tokenizer's 151,669 tokens, padded), the real Qwen3 tokenizer and a Qwen3-format chat template. It was trained from
-scratch by `python -m labkit.train_nano` on a synthetic curriculum (see `labkit/nano.py`), so the
+scratch by `python -m labkit.nano.train` on a synthetic curriculum (see `labkit/nano/curriculum.py`), so the
 offline profile of the course shows real effects on a real model. It knows nothing but its
 curriculum: column arithmetic (addition of n-digit numbers, multiplication by one digit; n = 1..4)
 with and without a thinking scratchpad, who it is, greetings, a name or a pirate persona from the
@@ -381,7 +389,7 @@ system prompt, and the `/think` and `/no_think` switches{tool_intro}. Doubling (
 training on purpose: notebook 05 teaches it with LoRA.
 
 Every figure below was measured by `bench/nano_benchmark.py` on {r['date']} ({r['machine']},
-torch {r['torch']}) with `labkit.nano_eval.evaluate` on n = {r['n']} held-out problems per row (never seen
+torch {r['torch']}) with `labkit.nano.evaluation.evaluate` on n = {r['n']} held-out problems per row (never seen
 in training), through plain `generate()` over the full vocabulary.
 
 ## Architecture

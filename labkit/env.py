@@ -5,14 +5,22 @@ memory, the versions of the libraries the course uses and the active profile,
 prints them, and adds one ``FIX: ...`` line for each missing or mismatched
 piece.  The versions the course is tested with are :data:`PINNED`, read from
 the package metadata that pip writes from ``pyproject.toml`` (their one source).
+
+Used in notebooks 00, 05.
 """
 from __future__ import annotations
 
 import os
 import platform
 import sys
+import tomllib
 from importlib import metadata
+from pathlib import Path
 from typing import Any
+
+from labkit.errors import LabError
+from labkit.profile import choose_profile
+
 
 def pins(dist: str = "qwen-labs") -> dict[str, str]:
     """The exact versions (``name==version``) that pyproject.toml pins, dependencies and extras alike.
@@ -26,9 +34,6 @@ def pins(dist: str = "qwen-labs") -> dict[str, str]:
     try:
         reqs = metadata.requires(dist) or []
     except metadata.PackageNotFoundError:
-        import tomllib
-        from pathlib import Path
-
         project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
         reqs = list(project["dependencies"]) + [r for extra in project["optional-dependencies"].values()
                                                 for r in extra]
@@ -155,9 +160,6 @@ def _fixes(versions: dict[str, str], device: str) -> tuple[list[str], list[str]]
 
 
 def _profile() -> tuple[str, str, str | None]:
-    from .errors import LabError
-    from .profile import choose_profile
-
     try:
         choice = choose_profile()
     except LabError as exc:

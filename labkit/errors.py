@@ -5,6 +5,8 @@ that names the cause and the fix.  In a notebook, :func:`labkit.errors.short_tra
 (installed by :func:`labkit.banner`) shows these as their message alone instead of a
 stack trace from deep inside transformers: still a real error of the cell, so Jupyter,
 papermill and nbclient report ``LabError: <message>`` and stop there.
+
+Used in notebooks 01, 05, 07, 08, 09.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 ``load_model()`` returns ``(model, tokenizer)``:
 
-* offline profile: the nano Qwen3 shipped in ``labkit/nano_model`` (a real
+* offline profile: the nano Qwen3 shipped in ``labkit/nano/nano_qwen3`` (a real
   ``Qwen3ForCausalLM`` in Hugging Face layout; see its ``MODEL_CARD.md``);
 * hub profile: ``Qwen/Qwen3-0.6B``, or the model id you pass, from a local folder
   (``$QWEN_LABS_MODELS_DIR``), the Hugging Face cache (``HF_HUB_OFFLINE=1`` works) or the Hub;
@@ -11,21 +11,18 @@
 Both load through ``AutoModelForCausalLM`` / ``AutoTokenizer`` exactly as the
 official Qwen quick start does.
 
-Importing this module (``import labkit`` does) also calls :func:`quiet_progress_bars`:
-in a notebook that nobody watches (papermill), transformers' "Loading weights" bar is
-turned off, since it could only show as stuck at 0%.
+Used in notebooks 02, 03, 04, 05, 06, 07, 08, 09.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from . import hub, profile
-from .errors import LabError
-from .profile import ENV_VAR, choose_profile
+from labkit.errors import LabError
+from labkit.hub import checkpoints, lookup
+from labkit.profile import ENV_VAR, choose_profile
 
-NANO_DIR = Path(__file__).parent / "nano_model"
-DEFAULT_HUB_MODEL = hub.DEFAULT_MODEL
+NANO_DIR = Path(__file__).parent / "nano" / "nano_qwen3"
+DEFAULT_HUB_MODEL = checkpoints.DEFAULT_MODEL
 NANO_ID = "labkit/nano-qwen3"
 
 
@@ -33,7 +30,7 @@ def nano_path() -> Path:
     """The directory of the shipped nano model (loadable with ``from_pretrained``)."""
     if not (NANO_DIR / "model.safetensors").exists():
         raise LabError(f"the nano model is missing from {NANO_DIR}.",
-                       "reinstall the course (pip install -e .) or rebuild it: python -m labkit.train_nano")
+                       "reinstall the course (pip install -e .) or rebuild it: python -m labkit.nano.train")
     return NANO_DIR
 
 
@@ -63,22 +60,22 @@ def resolve_model_id(model_id: str | None = None) -> str:
 
 def _available(repo_id: str) -> str:
     """``repo_id`` (or its local folder) when it can be loaded here, else the one-line LabError."""
-    loc = hub.locate(repo_id)
+    loc = lookup.locate(repo_id)
     if loc.state == "local":
         return str(loc.path)
-    if profile.hub_reachable():
+    if lookup.hub_reachable():
         return repo_id
     if loc.state == "cached":
-        hub.go_offline()   # the Hub is out of reach: read the cache only, no retries against the network
+        lookup.go_offline()   # the Hub is out of reach: read the cache only, no retries against the network
         return repo_id
-    raise hub.unavailable_error(loc, profile.hub_host(), hub.offline_env())
+    raise lookup.unavailable_error(loc, lookup.hub_host(), lookup.offline_env())
 
 
 def _hub_kwargs(target: str) -> dict:
     """``cache_dir`` (read from the environment now) and ``local_files_only`` when the Hub is out of reach."""
     if Path(target).is_dir():
         return {}
-    return {"cache_dir": str(hub.cache_dir()), "local_files_only": hub.offline_env() or not profile.hub_reachable()}
+    return {"cache_dir": str(lookup.cache_dir()), "local_files_only": lookup.offline_env() or not lookup.hub_reachable()}
 
 
 def load_model(model_id: str | None = None, *, dtype=None, device_map=None, **kwargs):
@@ -102,37 +99,11 @@ def load_model(model_id: str | None = None, *, dtype=None, device_map=None, **kw
         tokenizer = AutoTokenizer.from_pretrained(target, **where)
         model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype, device_map=device_map, **{**where, **kwargs})
     except OSError as exc:
-        loc = hub.locate(target) if where else None
+        loc = lookup.locate(target) if where else None
         if loc is not None and loc.state == "broken":
-            raise hub.unavailable_error(loc, profile.hub_host(), hub.offline_env()) from None
+            raise lookup.unavailable_error(loc, lookup.hub_host(), lookup.offline_env()) from None
         raise LabError(f"could not load {target!r}: {str(exc).splitlines()[0]}",
                        "check the model id (e.g. 'Qwen/Qwen3-0.6B') and your connection, "
                        "or use the offline profile.") from None
     model.eval()
     return model, tokenizer
-
-
-def quiet_progress_bars() -> bool:
-    """Turn transformers' and the Hub's progress bars off in an unattended notebook; True if it did.
-
-    papermill (the course's runner and its tests) executes a notebook through nbclient, which
-    sends every cell without stdin.  There a bar is a widget that no front end updates, so the
-    executed copy shows ``Loading weights:   0%|`` as if loading had stuck.  JupyterLab, Colab
-    and VS Code allow ``input()``: there the bars stay, move and finish.  Outside a Jupyter
-    kernel (a script, a terminal) nothing changes.
-    """
-    ipython = sys.modules.get("IPython")  # a kernel has imported it; a plain script need not pay for it
-    shell = ipython.get_ipython() if ipython is not None else None
-    kernel = getattr(shell, "kernel", None)
-    if kernel is None or getattr(kernel, "_allow_stdin", True):
-        return False
-    from huggingface_hub.utils import disable_progress_bars
-
-    disable_progress_bars()  # read by transformers when it is imported later
-    hf_logging = sys.modules.get("transformers.utils.logging")
-    if hf_logging is not None:  # transformers already imported: it keeps its own switch
-        hf_logging.disable_progress_bar()
-    return True
-
-
-quiet_progress_bars()

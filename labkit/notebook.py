@@ -4,6 +4,8 @@
 one box (profile and why, device, library versions) and makes
 :class:`labkit.LabError` print as one line.  ``labkit.skip_unless(...)`` guards
 a cell and says visibly when it is skipped.
+
+Used in notebooks 00, 01, 02, 03, 04, 05, 06, 07, 08, 09.
 """
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ import os
 import sys
 from pathlib import Path
 
-from .env import NOT_INSTALLED, _version, cpu_cores
-from . import hub
-from .errors import short_tracebacks
-from .profile import set_profile
+from labkit.env import NOT_INSTALLED, _version, cpu_cores
+from labkit.errors import short_tracebacks
+from labkit.hub import checkpoints, standins
+from labkit.lessons.quantization import quiet_bitsandbytes
+from labkit.profile import set_profile
 
 
 def has_gpu() -> bool:
@@ -55,15 +58,20 @@ def banner(profile: str | None = None) -> None:
     ``$QWEN_LABS_PROFILE``).  Also installs :func:`labkit.errors.short_tracebacks`.
     """
     short_tracebacks()
+    quiet_progress_bars()
+    quiet_bitsandbytes()
     choice = set_profile(profile)
     versions = " · ".join(f"{d} {_version(d) or NOT_INSTALLED}" for d in ("torch", "transformers"))
     lines = [f"qwen-labs · profile: {choice.name} ({choice.reason})", f"models from: {choice.models}",
              f"device: {device_summary()} · {versions}"]
     record_gpu_peak()
-    if choice.name == "hub" and hub.is_standin(hub.DEFAULT_MODEL):
-        hub.cap_standin_generation()
-        lines += [f"models are random-weight stand-ins (labkit.standins): outputs are noise,",
-                  f"generate() writes at most {hub.STANDIN_MAX_NEW_TOKENS} new tokens (labkit.hub.STANDIN_MAX_NEW_TOKENS)"]
+    if choice.name == "hub" and standins.is_standin(checkpoints.DEFAULT_MODEL):
+        standins.cap_standin_generation()
+        standins.cap_standin_requests()
+        standins.label_standin_outputs()
+        lines += ["models are random-weight stand-ins (labkit.hub.standins): outputs are noise,",
+                  f"generate() writes at most {standins.STANDIN_MAX_NEW_TOKENS} new tokens "
+                  "(labkit.hub.standins.STANDIN_MAX_NEW_TOKENS)"]
     print(_box(lines))
 
 
@@ -74,7 +82,7 @@ def record_gpu_peak() -> bool:
     """When ``$QWEN_LABS_GPU_PEAK_FILE`` is set, write this kernel's peak GPU memory to it after every cell.
 
     ``torch.cuda.max_memory_allocated()`` in bytes (null without CUDA), as JSON.  The hub pass
-    (``tests/test_hub_notebooks.py``, the GPU workflow) reads it after each notebook: one kernel per
+    (``tests/notebooks/test_hub_notebooks.py``, the GPU workflow) reads it after each notebook: one kernel per
     notebook, so the peak is the notebook's.  Installed by :func:`banner`; True when it installed it.
     """
     path = os.environ.get(PEAK_FILE_VAR, "").strip()
@@ -102,3 +110,26 @@ def skip_unless(condition: bool, reason: str) -> bool:
     if not condition:
         print(f"SKIPPED: {reason}")
     return bool(condition)
+
+
+def quiet_progress_bars() -> bool:
+    """Turn transformers' and the Hub's progress bars off in an unattended notebook; True if it did.
+
+    papermill (the course's runner and its tests) executes a notebook through nbclient, which
+    sends every cell without stdin.  There a bar is a widget that no front end updates, so the
+    executed copy shows ``Loading weights:   0%|`` as if loading had stuck.  JupyterLab, Colab
+    and VS Code allow ``input()``: there the bars stay, move and finish.  Outside a Jupyter
+    kernel (a script, a terminal) nothing changes.
+    """
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; a plain script need not pay for it
+    shell = ipython.get_ipython() if ipython is not None else None
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None or getattr(kernel, "_allow_stdin", True):
+        return False
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()  # read by transformers when it is imported later
+    hf_logging = sys.modules.get("transformers.utils.logging")
+    if hf_logging is not None:  # transformers already imported: it keeps its own switch
+        hf_logging.disable_progress_bar()
+    return True

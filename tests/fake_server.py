@@ -1,6 +1,6 @@
 """A tiny OpenAI-compatible chat server (standard library only), and the engine that runs it.
 
-For tests of :mod:`labkit.servers` and :mod:`labkit.loadtest` that need a real process and real
+For tests of :mod:`labkit.serving.servers` and :mod:`labkit.serving.loadtest` that need a real process and real
 HTTP but not a model: it starts in a fraction of a second.  It answers ``GET /health`` (503
 until ``--healthy-after`` seconds have passed) and ``POST /v1/chat/completions`` with an echo of
 the messages (after ``--slow-delay`` seconds when they contain the word "slow").
@@ -82,7 +82,7 @@ def main() -> None:
 if __name__ == "__main__":
     main()  # run as a script, it never gets past this line (nor imports labkit: it starts in a blink)
 
-from labkit.servers import Engine  # noqa: E402  (imported as a module: the engine that runs this file)
+from labkit.serving.servers import Engine  # noqa: E402  (imported as a module: the engine that runs this file)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 ``fake_checkpoint`` writes the files a checkpoint folder needs (config, a valid one-tensor
 safetensors file, tokenizer files) in milliseconds; ``fake_entry`` files it into a cache in
-huggingface_hub's layout with :func:`labkit.hub.write_cache_entry`.
+huggingface_hub's layout with :func:`labkit.hub.lookup.write_cache_entry`.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import struct
 from pathlib import Path
 
-from labkit import hub
+from labkit.hub import checkpoints, lookup
 
 
 def safetensors_bytes(n_floats: int = 4) -> bytes:
@@ -30,11 +30,11 @@ def fake_checkpoint(folder: Path, processor: bool = False) -> Path:
     return folder
 
 
-def fake_entry(cache: Path, repo_id: str = hub.DEFAULT_MODEL, commit: str = "c" * 40) -> Path:
+def fake_entry(cache: Path, repo_id: str = checkpoints.DEFAULT_MODEL, commit: str = "c" * 40) -> Path:
     """A complete fake entry of ``repo_id`` in ``cache``; returns its snapshot folder."""
-    model = hub.find(repo_id)
+    model = checkpoints.find(repo_id)
     files = fake_checkpoint(cache.parent / f"files-{repo_id.replace('/', '-')}", bool(model and model.processor))
-    return hub.write_cache_entry(files, repo_id, cache, commit)
+    return lookup.write_cache_entry(files, repo_id, cache, commit)
 
 
 def blob_of(snapshot: Path, name: str) -> Path:

@@ -1,6 +1,6 @@
 """pytest plugin of the hub pass: each notebook's wall time, status, failing cell and peak GPU memory.
 
-Loaded into the nbval run that ``tests/test_hub_notebooks.py`` (and the GPU workflow) starts::
+Loaded into the nbval run that ``tests/notebooks/test_hub_notebooks.py`` (and the GPU workflow) starts::
 
     pytest --nbval-lax -p nbval_record notebooks exercises solutions     # tests/ on PYTHONPATH
 

@@ -94,7 +94,7 @@ def test_another_torch_is_a_note_not_a_fix(monkeypatch):
 
 
 def test_unreachable_hub_profile_is_reported_with_a_fix(monkeypatch):
-    monkeypatch.setattr(labkit.profile, "hub_reachable", lambda: False)
+    monkeypatch.setattr("labkit.hub.lookup.hub_reachable", lambda: False)
     monkeypatch.setenv("QWEN_LABS_PROFILE", "hub")
     r = env.env_report(print_it=False)
     assert r["profile"] == "error"

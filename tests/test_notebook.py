@@ -4,9 +4,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
+from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
 
 import labkit
 import run_notebooks
@@ -32,7 +34,7 @@ def test_banner_prints_profile_device_and_versions(capsys):
 
 def test_banner_applies_the_parameter(monkeypatch, capsys):
     monkeypatch.setenv("QWEN_LABS_PROFILE", "auto")
-    monkeypatch.setattr(labkit.profile, "hub_reachable", lambda: False)
+    monkeypatch.setattr("labkit.hub.lookup.hub_reachable", lambda: False)
     labkit.banner("offline")
     assert os.environ["QWEN_LABS_PROFILE"] == "offline"
     labkit.banner(None)  # keeps the environment's choice
@@ -125,3 +127,45 @@ def test_record_gpu_peak_writes_the_kernel_peak_after_each_cell(tmp_path, monkey
 
     want = int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
     assert json.loads(peak.read_text()) == {"peak_gpu_bytes": want}
+
+
+# ------------------------------------------------------------------------------ progress bars quieted only where nobody watches
+def fake_ipython(monkeypatch, kernel) -> None:
+    """Make ``sys.modules['IPython'].get_ipython()`` return a shell with ``kernel``."""
+    shell = types.SimpleNamespace(kernel=kernel)
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+
+
+@pytest.fixture
+def bars_on():
+    """Progress bars on before and after the test (the test may turn them off)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    enable_progress_bars()
+    yield hf_logging
+    hf_logging.enable_progress_bar()
+    enable_progress_bars()
+
+
+def test_unattended_kernel_turns_the_bars_off(monkeypatch, bars_on):
+    fake_ipython(monkeypatch, types.SimpleNamespace(_allow_stdin=False))  # papermill / nbclient
+    assert notebook.quiet_progress_bars() is True
+    assert are_progress_bars_disabled()
+    assert not bars_on.is_progress_bar_enabled()
+
+
+def test_interactive_kernel_keeps_the_bars(monkeypatch, bars_on):
+    fake_ipython(monkeypatch, types.SimpleNamespace(_allow_stdin=True))  # JupyterLab, Colab, VS Code
+    assert notebook.quiet_progress_bars() is False
+    assert not are_progress_bars_disabled()
+    assert bars_on.is_progress_bar_enabled()
+
+
+@pytest.mark.parametrize("shell", [None, types.SimpleNamespace()], ids=["no shell", "terminal IPython"])
+def test_outside_a_kernel_nothing_changes(monkeypatch, bars_on, shell):
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    assert notebook.quiet_progress_bars() is False
+    assert bars_on.is_progress_bar_enabled()
+    monkeypatch.delitem(sys.modules, "IPython")
+    assert notebook.quiet_progress_bars() is False

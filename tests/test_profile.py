@@ -8,7 +8,8 @@ import pytest
 from hub_fakes import blob_of, fake_checkpoint, fake_entry
 
 import labkit
-from labkit import hub as hubmod
+from labkit.hub import checkpoints, lookup
+
 from labkit import profile as prof
 
 
@@ -17,7 +18,7 @@ def cache(tmp_path, monkeypatch):
     """An empty Hugging Face cache as $HF_HUB_CACHE; no local model folders, no HF_HUB_OFFLINE."""
     path = tmp_path / "hub"
     monkeypatch.setenv("HF_HUB_CACHE", str(path))
-    for var in ("HUGGINGFACE_HUB_CACHE", hubmod.MODELS_DIR_VAR, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT"):
+    for var in ("HUGGINGFACE_HUB_CACHE", lookup.MODELS_DIR_VAR, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
     return path
 
@@ -26,7 +27,7 @@ def cache(tmp_path, monkeypatch):
 def hub(monkeypatch):
     """Set whether the Hub 'answers' without touching the network."""
     def set_reachable(value: bool) -> None:
-        monkeypatch.setattr(prof, "hub_reachable", lambda timeout=1.5: value)
+        monkeypatch.setattr("labkit.hub.lookup.hub_reachable", lambda timeout=1.5: value)
     return set_reachable
 
 
@@ -113,7 +114,7 @@ def test_a_cached_default_model_needs_no_network(monkeypatch, hub, cache, reques
 
 
 def test_hf_hub_offline_is_said_in_the_models_line(monkeypatch, cache):
-    monkeypatch.setattr(prof, "hub_reachable", lambda timeout=1.5: pytest.fail("no network check needed"))
+    monkeypatch.setattr("labkit.hub.lookup.hub_reachable", lambda timeout=1.5: pytest.fail("no network check needed"))
     monkeypatch.setenv(prof.ENV_VAR, "hub")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     fake_entry(cache)
@@ -134,7 +135,7 @@ def test_hub_without_model_or_network_names_size_and_command(monkeypatch, hub, c
     with pytest.raises(labkit.LabError) as err:
         labkit.choose_profile()
     assert "Qwen/Qwen3-0.6B (1.19 GB) is not in the Hugging Face cache" in err.value.cause
-    assert "python -m labkit.download --only Qwen/Qwen3-0.6B" in err.value.fix
+    assert "python -m labkit.hub.download --only Qwen/Qwen3-0.6B" in err.value.fix
 
 
 def test_a_broken_cache_entry_is_one_error_with_the_fix(monkeypatch, hub, cache):
@@ -154,7 +155,7 @@ def test_a_local_folder_serves_the_hub_profile(monkeypatch, hub, tmp_path):
     hub(False)
     monkeypatch.setenv(prof.ENV_VAR, "auto")
     fake_checkpoint(tmp_path / "models" / "Qwen" / "Qwen3-0.6B")
-    monkeypatch.setenv(hubmod.MODELS_DIR_VAR, str(tmp_path / "models"))
+    monkeypatch.setenv(lookup.MODELS_DIR_VAR, str(tmp_path / "models"))
     choice = labkit.choose_profile()
     assert choice.name == "hub" and choice.reason == "auto: Qwen/Qwen3-0.6B is in a local folder"
     assert choice.models.startswith(f"local folders in {tmp_path / 'models'}")
@@ -166,21 +167,21 @@ def test_auto_offline_reason_states_the_rule(monkeypatch, hub, cache):
     choice = labkit.choose_profile()
     assert choice.reason == (f"auto: Qwen/Qwen3-0.6B is not in the Hugging Face cache ({cache}) and huggingface.co "
                              "is not reachable, so the embedded nano model is used")
-    assert "nano_model" in choice.models
-    assert "Hugging Face cache" in prof.AUTO_RULE and hubmod.DEFAULT_MODEL in prof.AUTO_RULE
+    assert "nano_qwen3" in choice.models
+    assert "Hugging Face cache" in prof.AUTO_RULE and checkpoints.DEFAULT_MODEL in prof.AUTO_RULE
 
 
 def test_the_endpoint_follows_hf_endpoint(monkeypatch):
-    assert prof.hub_endpoint() == "https://huggingface.co"
+    assert lookup.hub_endpoint() == "https://huggingface.co"
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/")
-    assert (prof.hub_endpoint(), prof.hub_host()) == ("http://127.0.0.1:9", "127.0.0.1")
-    assert prof.can_connect(prof.hub_endpoint(), timeout=1) is False   # nothing listens on port 9
+    assert (lookup.hub_endpoint(), lookup.hub_host()) == ("http://127.0.0.1:9", "127.0.0.1")
+    assert lookup.can_connect(lookup.hub_endpoint(), timeout=1) is False   # nothing listens on port 9
 
 
 def test_hf_hub_offline_means_unreachable(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    prof.hub_reachable.cache_clear()
+    lookup.hub_reachable.cache_clear()
     try:
-        assert prof.hub_reachable() is False
+        assert lookup.hub_reachable() is False
     finally:
-        prof.hub_reachable.cache_clear()
+        lookup.hub_reachable.cache_clear()

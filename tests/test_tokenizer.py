@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 
 import labkit
 from labkit.errors import LabError
-from labkit.seed_texts import SEED_EXCERPTS
+from labkit.family.seed_texts import SEED_EXCERPTS
 from labkit.tokenizer import load_tokenizer, reference_encoder, tokenizer_dir
 
 ADVERSARIAL = [

@@ -108,7 +108,7 @@ def version(lib: str) -> str:
 
 def course_sources() -> list[Path]:
     """Every notebook, exercise and solution (as ``run_notebooks`` lists them), then labkit's modules."""
-    return run_notebooks.notebooks(include_all=True) + sorted((ROOT / "labkit").glob("*.py"))
+    return run_notebooks.notebooks(include_all=True) + sorted((ROOT / "labkit").rglob("*.py"))
 
 
 # ------------------------------------------------------------------ parsing
@@ -173,7 +173,7 @@ class Scope:
     """
 
     def __init__(self, module: str | None = None):
-        self.module = module                      # "labkit.quant", for relative imports
+        self.module = module                      # "labkit.lessons.quantization", for relative imports
         self.names: dict[str, set[str]] = {}      # name -> dotted targets ("trl.SFTConfig")
         self.values: dict[tuple, list[ast.AST]] = {}  # (function id or None, name) -> values assigned
         self.keys_set: dict[tuple, list[str]] = {}    # (function id or None, name) -> name["key"] = ...

@@ -1,17 +1,13 @@
 """Run notebooks in a real JupyterLab, driven by headless Chromium, and check what the browser shows.
 
-Used by ``tests/test_browser.py``; it can also be run by hand::
+Used by ``tests/notebooks/test_browser.py``; it can also be run by hand::
 
     python tools/browser_check.py notebooks/02_chat_and_generation.ipynb
 
 The pieces:
 
-* :class:`LabServer` starts JupyterLab on a free localhost port with a token,
-  ``--expose-app-in-browser`` (``window.jupyterapp``), autosave off and its own
-  settings, workspaces, config and runtime folders, serving a *temporary root*
-  (:func:`make_root`: a copy of ``notebooks/`` and links to the repository's other
-  folders), so the committed notebooks never get outputs.  It always stops the
-  server and every kernel (and what the kernels started).
+* ``tools/lab_server.py`` starts JupyterLab (:class:`~lab_server.LabServer`) on a temporary
+  root (:func:`~lab_server.make_root`), so the committed notebooks never get outputs.
 * :func:`start_browser` starts Debian's ``chromium`` through ``chromedriver``
   (explicit paths: selenium-manager never downloads anything).
 * :func:`run_in_lab` opens ``/lab/tree/<path>``, waits for an idle kernel, runs
@@ -22,20 +18,15 @@ The pieces:
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import secrets
 import shutil
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.procs import free_port, stop_process_group
+from lab_server import LabServer, descendants, kill_all, make_root
 from run_notebooks import CELL_TIMEOUT_S  # one per-cell limit for every runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,19 +41,6 @@ WIDGET_AS_TEXT = re.compile(r"\b[A-Z]\w*\((?:value|children|options|description|
                             r"model not found|Failed to load model class")
 WIDGET_REPR = re.compile(r"\b(?:Int|Float)?\w*(?:Slider|Box|Button|Dropdown|Text|Checkbox|Output|Tab|Accordion)"
                          r"\((?:value|children|options|description|layout|outputs)=")
-# Repository folders a served notebook may reach by a relative path (../labkit, ../bench, ...).
-LINKED = ("labkit", "bench", "docs", "build", "tools", "exercises", "solutions", "pyproject.toml")
-SETTINGS = {
-    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    # every cell stays in the DOM, so the DOM of cell i can be read next to its model
-    # (and each cell's execution times are recorded in its metadata)
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none", "recordTiming": True},
-    # no news / update toasts (and no network calls for them)
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"checkForUpdates": False,
-                                                                         "fetchNews": "false"},
-}
-
-
 def find_tools() -> tuple[str | None, str | None]:
     """Paths of Debian's ``chromium`` and ``chromedriver`` (None where missing)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -78,156 +56,6 @@ def missing_tools_message() -> str | None:
     if not missing:
         return None
     return f"the browser test needs {' and '.join(missing)}, not found on PATH: {INSTALL_HINT}"
-
-
-# ---------------------------------------------------------------- the server
-def make_root(tmp: Path, notebooks: list[Path]) -> Path:
-    """A served root in ``tmp``: copies of ``notebooks`` (in their folders) and links to the repo's folders."""
-    root = tmp / "root"
-    root.mkdir(parents=True, exist_ok=True)
-    for nb in notebooks:
-        dest = root / nb.parent.name / nb.name
-        dest.parent.mkdir(exist_ok=True)
-        shutil.copy2(nb, dest)
-    for name in LINKED:
-        if (ROOT / name).exists() and not (root / name).exists():
-            (root / name).symlink_to(ROOT / name)
-    return root
-
-
-def _descendants(pid: int) -> list:
-    import psutil
-
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def _kill_all(procs: list, grace: float = 10.0) -> None:
-    import psutil
-
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
-
-
-class LabServer:
-    """JupyterLab on ``127.0.0.1:<free port>`` serving ``root``; a context manager that always stops it."""
-
-    def __init__(self, root: Path, tmp: Path, env: dict[str, str] | None = None, startup_timeout: float = 180):
-        self.root, self.tmp = Path(root), Path(tmp)
-        self.port, self.token = free_port(), secrets.token_hex(16)
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.startup_timeout = startup_timeout
-        self.log_path = self.tmp / "jupyter-server.log"
-        self.extra_env = env or {}
-        self.proc: subprocess.Popen | None = None
-
-    def _environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for name in ("config", "data", "runtime"):  # no user-level Jupyter settings or kernels leak in
-            (self.tmp / f"jupyter-{name}").mkdir(parents=True, exist_ok=True)
-        env.update(JUPYTER_CONFIG_DIR=str(self.tmp / "jupyter-config"),
-                   JUPYTER_DATA_DIR=str(self.tmp / "jupyter-data"),
-                   JUPYTER_RUNTIME_DIR=str(self.tmp / "jupyter-runtime"),
-                   JUPYTER_PREFER_ENV_PATH="1", JUPYTER_PLATFORM_DIRS="1",
-                   QWEN_LABS_PROFILE="offline", PYTHONUNBUFFERED="1")
-        env.pop("JUPYTER_PATH", None)
-        # no "build needed?" check on each page load (it runs node): the prebuilt lab is what we test
-        labconfig = self.tmp / "jupyter-config" / "labconfig"
-        labconfig.mkdir(parents=True, exist_ok=True)
-        (labconfig / "page_config.json").write_text(json.dumps({"buildCheck": False, "buildAvailable": False}))
-        env.update(self.extra_env)
-        return env
-
-    def command(self) -> list[str]:
-        settings, workspaces = self.tmp / "user-settings", self.tmp / "workspaces"
-        for rel, value in SETTINGS.items():
-            path = settings / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(value))
-        workspaces.mkdir(parents=True, exist_ok=True)
-        # sys.executable: the kernel spec "python3" says "python", which jupyter_client replaces by
-        # the server's interpreter, so the kernels run this very (.venv) python.
-        return [sys.executable, "-m", "jupyterlab", "--no-browser", "--expose-app-in-browser",
-                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-                f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                "--LabApp.extension_manager=readonly",  # no PyPI queries
-                "--ServerApp.shutdown_no_activity_timeout=1800",  # insurance if this process is killed
-                *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])]
-
-    def start(self) -> "LabServer":
-        log = open(self.log_path, "w")  # noqa: SIM115 (kept open for the server's lifetime)
-        self.proc = subprocess.Popen(self.command(), cwd=self.root, env=self._environment(),
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                self.api("status")
-                return self
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"jupyter lab did not answer within {self.startup_timeout:.0f} s:\n{self.log_tail()}")
-
-    def api(self, path: str, method: str = "GET") -> object:
-        req = urllib.request.Request(f"{self.base_url}/api/{path}", method=method,
-                                     headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            body = r.read()
-        return json.loads(body) if body else None
-
-    def url(self, path: str) -> str:
-        return f"{self.base_url}/lab/tree/{path}?reset&token={self.token}"
-
-    def kernel_process(self, kernel_id: str):
-        """The process of kernel ``kernel_id`` (a child of the server), or None."""
-        if self.proc is None:
-            return None
-        for p in _descendants(self.proc.pid):
-            try:
-                if any(kernel_id in arg for arg in p.cmdline()):
-                    return p
-            except Exception:  # noqa: BLE001 (gone meanwhile)
-                continue
-        return None
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """SIGTERM (the server shuts its kernels down), then kill whatever is left, kernels included."""
-        if self.proc is None:
-            return
-        left = _descendants(self.proc.pid)  # kernels run in their own sessions: not in our process group
-        stop_process_group(self.proc, timeout=20, kill_timeout=10)
-        _kill_all([p for p in left if p.is_running()], grace=5)
-        self.proc = None
-
-    def __enter__(self) -> "LabServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 # ---------------------------------------------------------------- the browser
@@ -515,7 +343,7 @@ def _orphans(server: LabServer, since: float) -> list:
     import psutil
 
     root = str(server.root.resolve())
-    mine = {server.proc.pid} | {p.pid for p in _descendants(server.proc.pid)} if server.proc else set()
+    mine = {server.proc.pid} | {p.pid for p in descendants(server.proc.pid)} if server.proc else set()
     found = []
     for p in psutil.process_iter(["pid", "create_time"]):
         try:
@@ -534,7 +362,7 @@ def _shutdown(driver, server: LabServer, path: str, kernel_id: str | None, run: 
     import psutil
 
     kp = server.kernel_process(kernel_id) if kernel_id else None
-    children = _descendants(kp.pid) if kp else []
+    children = descendants(kp.pid) if kp else []
     for p in children:
         try:
             run.kernel_children.append(" ".join(p.cmdline())[:200])
@@ -561,7 +389,7 @@ def _shutdown(driver, server: LabServer, path: str, kernel_id: str | None, run: 
             run.leaked.append(f"pid {p.pid}: {' '.join(p.cmdline())[:200]}")
         except psutil.Error:
             pass
-    _kill_all(alive, grace=5)
+    kill_all(alive, grace=5)
 
 
 # ---------------------------------------------------------------- the verdict

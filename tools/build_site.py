@@ -56,7 +56,7 @@ FOLDERS = ("notebooks", "exercises")           # their executed copies become pa
 MARKDOWN_PAGES = {                              # repository file -> page (README.md's course map is the home page)
     "README.md": "index.md",
     "docs/instructor_guide.md": "instructor_guide.md",
-    "labkit/nano_model/MODEL_CARD.md": "model_card.md",
+    "labkit/nano/nano_qwen3/MODEL_CARD.md": "model_card.md",
     "docs/source_outline.md": "source_outline.md",
 }
 PAGE_TITLES = {"instructor_guide.md": "Instructor guide", "model_card.md": "Nano model card",

@@ -18,7 +18,7 @@ does, except that the stub is written in the solution instead of a generated
 ``raise NotImplementedError()``: a ``None`` answer makes the check print "not answered yet"),
 its title ``# Solution NN`` turned into ``# Exercise NN`` and its Colab badge pointed at
 exercises/.  Cell ids are derived from the solution's, so a regenerated exercise is
-byte-identical and ``--check`` (run by tests/test_make_exercises.py) can compare files.
+byte-identical and ``--check`` (run by tests/notebooks/test_make_exercises.py) can compare files.
 """
 from __future__ import annotations
 

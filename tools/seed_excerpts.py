@@ -1,18 +1,18 @@
 """Check that labkit's seed excerpts are verbatim extracts of the seed chapter's files.
 
     python tools/seed_excerpts.py --check ../shared/seeds   # exit 1 and list what differs
-    python tools/seed_excerpts.py --sha256 [DIR]             # the hash tables for labkit/seed_texts.py
+    python tools/seed_excerpts.py --sha256 [DIR]             # the hash tables for labkit/family/seed_texts.py
 
 The seed chapter (five machine translations, see ``docs/source_outline.md``) is not part of the
-repository; ``labkit.seed_texts.SEED_EXCERPTS`` carries one passage of it.  A maintainer who holds
+repository; ``labkit.family.seed_texts.SEED_EXCERPTS`` carries one passage of it.  A maintainer who holds
 the seed files runs ``--check`` on their folder: it compares every file with ``SEED_FILE_SHA256``,
-re-extracts the passage with :func:`labkit.tokens.read_seeds` and compares it with the stored excerpt
-and its ``SEED_SHA256``.  The tests (``tests/test_tokens.py``) check the stored excerpts against
+re-extracts the passage with :func:`labkit.family.tokens.read_seeds` and compares it with the stored excerpt
+and its ``SEED_SHA256``.  The tests (``tests/family/test_tokens.py``) check the stored excerpts against
 ``SEED_SHA256`` on every run, and this check on a seed folder they build from the excerpts, so they
 need no file outside the clone.
 
 After a deliberate re-extraction, ``--sha256 DIR`` prints the two tables to paste into
-``labkit/seed_texts.py``.
+``labkit/family/seed_texts.py``.
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from labkit import LabError  # noqa: E402
-from labkit import tokens as T  # noqa: E402
-from labkit.seed_texts import SEED_EXCERPTS, SEED_FILE_SHA256, SEED_FILES, SEED_SHA256  # noqa: E402
+from labkit.family import tokens as T  # noqa: E402
+from labkit.family.seed_texts import SEED_EXCERPTS, SEED_FILE_SHA256, SEED_FILES, SEED_SHA256  # noqa: E402
 
 SEED_CODES = tuple(code for code, name in SEED_FILES.items() if name)   # "en" is the course's own
 

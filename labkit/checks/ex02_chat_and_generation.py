@@ -1,9 +1,14 @@
-"""Answer keys of exercise 02 (chat and generation): its check functions and the data they check against."""
+"""Answer keys of exercise 02 (chat and generation): its check functions and the data they check against.
+
+Used in notebook 02.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from . import _course_model, exercise
+from labkit.checks.grader import course_model, exercise
+from labkit.family.facts import SAMPLING
+from labkit.generation import chat
 
 QUESTION_02 = "What is 12 + 30?"
 PROBS_02 = [0.5, 0.2, 0.15, 0.1, 0.05]  # a toy next-token distribution (5 tokens)
@@ -22,9 +27,7 @@ def _top_p_kept(probs: list[float], top_p: float) -> int:
 
 
 def _greedy_answers(conversations: list, thinking: bool) -> list[str]:
-    from ..chat import chat
-
-    model, tok = _course_model()
+    model, tok = course_model()
     return [chat(model, tok, c, thinking=thinking, do_sample=False, max_new_tokens=40).answer for c in conversations]
 
 
@@ -34,8 +37,6 @@ def _is_new_text_only(text: Any) -> bool:
 
 
 def _sampling_kwargs_ok(kw: Any) -> bool:
-    from ..facts import SAMPLING
-
     want = SAMPLING["non_thinking"].generate_kwargs()
     return (isinstance(kw, dict) and kw.get("do_sample") is True
             and all(kw.get(k) == want[k] for k in ("temperature", "top_p", "top_k"))
@@ -62,8 +63,8 @@ check_top_p_kept = exercise(
 check_non_thinking_sampling = exercise(
     "non_thinking_sampling", predicate=_sampling_kwargs_ok,
     expects="a dict of generate() arguments: do_sample=True and the temperature, top_p, top_k of "
-            "labkit.facts.SAMPLING['non_thinking']",
-    hint="read labkit.facts.SAMPLING['non_thinking'] (its .generate_kwargs() builds the dict); do_sample must be "
+            "labkit.family.facts.SAMPLING['non_thinking']",
+    hint="read labkit.family.facts.SAMPLING['non_thinking'] (its .generate_kwargs() builds the dict); do_sample must be "
          "True or the other settings are ignored",
     where="notebook 02, section 7 'Recommended settings per mode'")
 check_batch_answers = exercise(

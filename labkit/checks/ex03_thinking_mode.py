@@ -1,10 +1,14 @@
-"""Answer keys of exercise 03 (thinking mode): its check functions and the data they check against."""
+"""Answer keys of exercise 03 (thinking mode): its check functions and the data they check against.
+
+Used in notebook 03.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
-from . import _course_model, _qwen3, exercise
+from labkit.checks.grader import course_model, exercise, qwen3_tokenizer
+from labkit.generation import chat, split_thinking
 
 OUTPUT_03 = "<think>\n8+4+0=12, carry 1 → 2\ncarry 1 → 12\n</think>\n\n8 + 4 = 12"
 FIRST_03 = "What is 8 + 4?"
@@ -12,15 +16,13 @@ SECOND_03 = "And 12 + 30? /no_think"
 
 
 def _think_answer_03() -> str:
-    from ..chat import split_thinking
-
-    tok = _qwen3()
+    tok = qwen3_tokenizer()
     _, answer_ids, _ = split_thinking(tok.encode(OUTPUT_03), tok)
     return tok.decode(answer_ids, skip_special_tokens=True).strip("\n")
 
 
 def _budget_ok(procs: Any) -> bool:
-    from ..thinking import ThinkingBudget
+    from labkit.lessons.thinking import ThinkingBudget  # imports transformers: only when this check runs
 
     return (hasattr(procs, "__iter__") and type(procs).__name__ == "LogitsProcessorList"
             and any(isinstance(p, ThinkingBudget) and p.budget == 16 for p in procs))
@@ -29,9 +31,7 @@ def _budget_ok(procs: Any) -> bool:
 @lru_cache(maxsize=1)
 def _first_answer_03() -> str:
     """The answer (no reasoning) the active profile's model gives to FIRST_03, greedy, as the exercise asks it."""
-    from ..chat import chat
-
-    model, tok = _course_model()
+    model, tok = course_model()
     return chat(model, tok, [{"role": "user", "content": FIRST_03}], thinking=True, do_sample=False).answer
 
 
@@ -53,7 +53,7 @@ check_answer_after_think = exercise(
     where="notebook 03, section 4 'Parse thinking and answer by token id'")
 check_budget_16 = exercise(
     "budget_16", predicate=_budget_ok,
-    expects="a transformers LogitsProcessorList holding labkit.thinking.ThinkingBudget(tok, 16)",
+    expects="a transformers LogitsProcessorList holding labkit.lessons.thinking.ThinkingBudget(tok, 16)",
     hint="LogitsProcessorList([ThinkingBudget(tok, 16)]); pass it to generate() as logits_processor=",
     where="notebook 03, section 7 'A thinking budget that works'")
 check_second_turn = exercise(

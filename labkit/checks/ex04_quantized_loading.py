@@ -1,9 +1,14 @@
-"""Answer keys of exercise 04 (quantized loading): its check functions and the data they check against."""
+"""Answer keys of exercise 04 (quantized loading): its check functions and the data they check against.
+
+Used in notebook 04.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from . import _course_model, exercise
+from labkit.checks.grader import course_model, exercise
+from labkit.family.architectures import fits
+from labkit.lessons.quantization import footprint_by_layer_type
 
 GPU_04, CONTEXT_04 = "T4", 32768  # task 3: the largest Qwen3 dense model at nf4 with a long context
 QWEN3_DENSE_04 = ("Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B", "Qwen3-8B", "Qwen3-14B", "Qwen3-32B")
@@ -19,16 +24,12 @@ def _nf4_config_ok(cfg: Any) -> bool:
 
 
 def _embedding_share_04() -> float:
-    from ..quant import footprint_by_layer_type
-
-    model, _ = _course_model()
+    model, _ = course_model()
     fp = footprint_by_layer_type(model)
     return fp["embedding"] / sum(fp.values())
 
 
 def _largest_fit_04() -> str:
-    from ..architectures import fits
-
     return [n for n in QWEN3_DENSE_04 if fits(n, GPU_04, "nf4", context=CONTEXT_04)][-1]
 
 
@@ -43,13 +44,13 @@ check_nf4_config = exercise(
 check_embedding_share = exercise(
     "embedding_share", predicate=lambda x: isinstance(x, float) and abs(x - _embedding_share_04()) < 1e-3,
     expects="the share (a float between 0 and 1) of the course model's weight bytes that sit in its embedding",
-    hint="labkit.quant.footprint_by_layer_type(model) gives bytes per kind of module; divide the 'embedding' entry "
+    hint="labkit.lessons.quantization.footprint_by_layer_type(model) gives bytes per kind of module; divide the 'embedding' entry "
          "by the sum of all entries (a share, not a percentage)",
     where="notebook 04, section 3 'Where the bytes are'")
 check_largest_nf4_fit = exercise(
     "largest_nf4_fit", _largest_fit_04,
     expects=f"the name (a str) of the largest Qwen3 dense model that fits a {GPU_04} at nf4 with "
             f"{CONTEXT_04:,} tokens of context (batch 1)",
-    hint="labkit.architectures.fits(name, 'T4', 'nf4', context=32768) for each name in QWEN3_DENSE_04, or read "
-         "labkit.quant.memory_table; the KV cache is not quantized, so long contexts cost the same at nf4",
+    hint="labkit.family.architectures.fits(name, 'T4', 'nf4', context=32768) for each name in QWEN3_DENSE_04, or read "
+         "labkit.lessons.quantization.memory_table; the KV cache is not quantized, so long contexts cost the same at nf4",
     where="notebook 04, section 6 'The memory calculator for real Qwen sizes'")

@@ -1,9 +1,13 @@
-"""Answer keys of exercise 06 (monitoring and performance): its check functions and the data they check against."""
+"""Answer keys of exercise 06 (monitoring and performance): its check functions and the data they check against.
+
+Used in notebook 06.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from . import exercise
+from labkit.checks.grader import exercise
+from labkit.lessons.roofline import BANDWIDTHS, bytes_per_token
 
 # Latencies (seconds) of 20 requests and the arrival times of one request's tokens: made-up data to compute on.
 LATENCIES_06 = [0.41, 0.38, 0.44, 0.40, 0.39, 0.42, 0.37, 0.45, 0.40, 0.43,
@@ -31,8 +35,6 @@ def _ttft_decode_ok(answer: Any) -> bool:
 
 
 def _ceiling_06() -> float:
-    from ..roofline import BANDWIDTHS, bytes_per_token
-
     return BANDWIDTHS[CEILING_GPU_06].gb_per_s * 1e9 / bytes_per_token(CEILING_MODEL_06, dtype_bytes=2).total
 
 
@@ -51,6 +53,6 @@ check_ceiling_l4 = exercise(
     "ceiling_l4", predicate=lambda x: isinstance(x, (int, float)) and abs(x / _ceiling_06() - 1) < 0.01,
     expects=f"the batch-1 decode ceiling of {CEILING_MODEL_06} in bf16 on an {CEILING_GPU_06}, in tokens/s "
             "(within 1 %)",
-    hint="labkit.roofline.ceiling(name, 'L4', dtype_bytes=2): bandwidth / bytes read per token. Every layer and the "
+    hint="labkit.lessons.roofline.ceiling(name, 'L4', dtype_bytes=2): bandwidth / bytes read per token. Every layer and the "
          "whole 151,936-row output projection are read per token, although the embedding is tied",
     where="notebook 06, section 4 'The roofline'")

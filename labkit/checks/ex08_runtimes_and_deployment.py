@@ -2,12 +2,16 @@
 
 The expected answers are computed from the active profile's model, so the same solution passes offline
 (the nano model) and under the hub profile (Qwen3-0.6B, or its stand-in).
+
+Used in notebook 08.
 """
 from __future__ import annotations
 
-from . import exercise
+from labkit.checks.grader import exercise
+from labkit.serving.llamacpp import gguf_summary, to_gguf
+from labkit.serving.serve import model_folder
 
-# scenario -> the engine notebook 08's table recommends (a name of labkit.servers.ENGINES, or "onnxruntime")
+# scenario -> the engine notebook 08's table recommends (a name of labkit.serving.servers.ENGINES, or "onnxruntime")
 _ENGINE_FOR_08 = {
     "a chat service for 200 colleagues on one GPU server": "vllm",
     "an assistant on a laptop with no network, from one file": "llamacpp",
@@ -19,9 +23,6 @@ ENGINE_NAMES_08 = ["vllm", "llamacpp", "onnxruntime", "transformers"]
 
 
 def _q4_fallbacks_08() -> int:
-    from ..llamacpp import gguf_summary, to_gguf
-    from ..serve import model_folder
-
     types = gguf_summary(to_gguf(model_folder(None), "Q4_K_M"))["tensor types"]
     return sum(n for t, n in types.items() if t not in ("Q4_K", "F32"))
 

@@ -2,13 +2,15 @@
 
 Each task hands in a function or a schema; the check runs it on fixed cases (fake model replies, hostile
 expressions, JSON documents), so no model output is asserted.
+
+Used in notebook 09.
 """
 from __future__ import annotations
 
 import builtins
 from contextlib import contextmanager
 
-from . import exercise
+from labkit.checks.grader import exercise
 
 # Task 1: the calculator on model output.  Good expressions and their values; hostile or broken ones to refuse.
 CALC_CASES_09 = {"12 * 34": 408, "1 + 2 * 3": 7, "(1 + 2) * 3": 9, "-4 + 10": 6, "7 / 2": 3.5, "8 / 2": 4,
@@ -89,7 +91,7 @@ def _agent_ok_09(fn) -> bool:
 
 
 def _schema_ok_09(schema) -> bool:
-    from ..structured import compile_schema, validate
+    from labkit.lessons.structured import compile_schema, validate
 
     compile_schema(schema)  # raises a LabError when llguidance rejects it
     cases = {'{"answer": 42, "unit": "cm"}': True, '{"answer": "42", "unit": "cm"}': False,

