@@ -196,6 +196,8 @@ lab)
     fi
     echo "JupyterLab: http://localhost:$port/lab?token=$JUPYTER_TOKEN"
     echo "  start with notebooks/00_setup_and_hardware.ipynb"
+    # the notebooks' profile, by the same rule as their banner (auto: hub only with a CUDA GPU; QWEN_LABS_PROFILE wins)
+    "$PY" -c 'import labkit; c = labkit.choose_profile(); print(f"  profile: {c.name} ({c.reason})")' || true
     exec "$VENV/bin/jupyter" lab "${lab_args[@]}" "$@"
     ;;
 *)

@@ -97,6 +97,15 @@ def cuda_bf16() -> bool:
     return bool(torch.cuda.is_available() and torch.cuda.get_device_properties(0).major >= 8)
 
 
+def gpu_dtype():
+    """The 16-bit dtype a CUDA GPU computes in: ``torch.bfloat16`` where it is native (compute capability 8.0+),
+    ``torch.float16`` before that (the T4 of free Colab is 7.5).  Every loader and training config of the
+    course follows it on a GPU (``fp16=`` / ``bf16=`` in trainers, ``--dtype`` of the servers)."""
+    import torch
+
+    return torch.bfloat16 if cuda_bf16() else torch.float16
+
+
 def _hardware(torch: Any) -> dict[str, Any]:
     hw: dict[str, Any] = {"device": "CPU", "gpu_name": None, "gpu_memory_gib": None}
     if torch is not None and torch.cuda.is_available():

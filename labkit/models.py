@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labkit.env import cuda_bf16, gpu_dtype
 from labkit.errors import LabError
 from labkit.hub import checkpoints, lookup
 from labkit.profile import ENV_VAR, choose_profile
@@ -78,11 +79,26 @@ def _hub_kwargs(target: str) -> dict:
     return {"cache_dir": str(lookup.cache_dir()), "local_files_only": lookup.offline_env() or not lookup.hub_reachable()}
 
 
+def default_dtype(is_nano: bool):
+    """The dtype :func:`load_model` uses when none is given.
+
+    On a CUDA GPU: the checkpoint's own (``"auto"``: bfloat16) where bfloat16 is native, float16 on a GPU
+    without it (:func:`labkit.env.gpu_dtype`: the T4).  On a CPU: float32 for the nano model (faster than
+    bfloat16 there), the checkpoint's own dtype for a real one (half the memory of float32).
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return "auto" if cuda_bf16() else gpu_dtype()
+    return torch.float32 if is_nano else "auto"
+
+
 def load_model(model_id: str | None = None, *, dtype=None, device_map=None, **kwargs):
     """Return ``(model, tokenizer)`` for the active profile.
 
     ``dtype`` defaults to float32 for the nano model on CPU (faster than bfloat16
-    there) and to ``"auto"`` (the checkpoint's own dtype) otherwise.  Extra
+    there), to float16 on a GPU without native bfloat16 (:func:`labkit.env.gpu_dtype`: the T4),
+    and to ``"auto"`` (the checkpoint's own dtype, bfloat16) otherwise.  Extra
     keyword arguments go to ``from_pretrained`` (e.g. ``quantization_config``).
     """
     import torch
@@ -91,7 +107,7 @@ def load_model(model_id: str | None = None, *, dtype=None, device_map=None, **kw
     target = resolve_model_id(model_id)
     is_nano = Path(target).resolve() == NANO_DIR.resolve()
     if dtype is None:
-        dtype = torch.float32 if is_nano and not torch.cuda.is_available() else "auto"
+        dtype = default_dtype(is_nano)
     if device_map is None and torch.cuda.is_available():
         device_map = "auto"
     where = _hub_kwargs(target)

@@ -14,11 +14,12 @@ import os
 import sys
 from pathlib import Path
 
-from labkit.env import NOT_INSTALLED, _version, cpu_cores
+from labkit.env import NOT_INSTALLED, _version, cpu_cores, cuda_bf16
 from labkit.errors import short_tracebacks
 from labkit.hub import checkpoints, standins
 from labkit.lessons.quantization import quiet_bitsandbytes
-from labkit.profile import set_profile
+from labkit.lessons.roofline import measure_cpu_bandwidth
+from labkit.profile import accelerator, set_profile
 
 
 def has_gpu() -> bool:
@@ -31,14 +32,20 @@ def has_gpu() -> bool:
 
 
 def device_summary() -> str:
-    """One line about the device, e.g. ``CPU (2 cores)`` or ``CUDA: NVIDIA L4 (22.0 GiB)``."""
+    """One line about the device, e.g. ``CPU (2 cores)`` or ``CUDA: NVIDIA L4 (22.0 GiB) · bfloat16``.
+
+    On a GPU it names the 16-bit dtype the course loads models in (:func:`labkit.env.gpu_dtype`): float16 on
+    a GPU without native bfloat16 (the T4 of free Colab).
+    """
     try:
         import torch
     except ImportError:
         return f"CPU ({cpu_cores()} cores, torch not installed)"
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        return f"CUDA: {props.name} ({props.total_memory / 2**30:.1f} GiB)"
+        dtype = ("bfloat16" if cuda_bf16() else
+                 f"no native bfloat16 (compute capability {props.major}.{props.minor}): models load in float16")
+        return f"CUDA: {props.name} ({props.total_memory / 2**30:.1f} GiB) · {dtype}"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "MPS (Apple GPU)"
     return f"CPU ({cpu_cores()} cores)"
@@ -65,7 +72,10 @@ def banner(profile: str | None = None) -> None:
     lines = [f"qwen-labs · profile: {choice.name} ({choice.reason})", f"models from: {choice.models}",
              f"device: {device_summary()} · {versions}"]
     record_gpu_peak()
-    if choice.name == "hub" and standins.is_standin(checkpoints.DEFAULT_MODEL):
+    standin = choice.name == "hub" and standins.is_standin(checkpoints.DEFAULT_MODEL)
+    if choice.name == "hub" and accelerator() is None and not standin:
+        lines += cpu_hub_notice()
+    if standin:
         standins.cap_standin_generation()
         standins.cap_standin_requests()
         standins.label_standin_outputs()
@@ -73,6 +83,22 @@ def banner(profile: str | None = None) -> None:
                   f"generate() writes at most {standins.STANDIN_MAX_NEW_TOKENS} new tokens "
                   "(labkit.hub.standins.STANDIN_MAX_NEW_TOKENS)"]
     print(_box(lines))
+
+
+def cpu_hub_notice() -> list[str]:
+    """Banner lines for the hub profile on a CPU: how slow the real checkpoints will be, measured, and the ways out.
+
+    Each new token reads every weight once, so decoding is bounded by memory bandwidth: the ceiling is the
+    machine's measured bandwidth over the bf16 weights of the default model (the real speed is lower).
+    """
+    model = checkpoints.get(checkpoints.DEFAULT_MODEL)
+    bandwidth_gb_s = measure_cpu_bandwidth(megabytes=128, repeats=3)
+    ceiling = bandwidth_gb_s * 1e9 / model.download_bytes
+    return [f"hub profile on a CPU: the real checkpoints run here, slowly. Each new token reads all "
+            f"{model.download_gb:.2f} GB of {model.name};",
+            f"at this machine's {bandwidth_gb_s:.0f} GB/s that is at most {ceiling:.0f} tokens/s (measured ceiling; "
+            "the real speed is lower) and a notebook takes many minutes.",
+            "Faster: a CUDA GPU (on Colab: Runtime > Change runtime type), or QWEN_LABS_PROFILE=offline (the nano model)."]
 
 
 PEAK_FILE_VAR = "QWEN_LABS_GPU_PEAK_FILE"   # set by the hub pass (tests/nbval_record.py)

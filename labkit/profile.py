@@ -9,8 +9,10 @@
 The choice comes from the environment variable ``QWEN_LABS_PROFILE``
 (``offline``, ``hub`` or ``auto``) or from a notebook's papermill parameter
 ``profile`` (which :func:`set_profile` writes to the same variable).  ``auto``
-(the default) follows one rule, :data:`AUTO_RULE`: ``hub`` when the default hub model is
-complete on this machine or the Hub answers, else ``offline``.
+(the default) follows one rule, :data:`AUTO_RULE`: ``hub`` only where it can run, that is with a
+CUDA GPU and the default hub model complete on this machine or the Hub reachable; else ``offline``.
+On a CPU (a laptop, a CPU Colab runtime) ``auto`` picks ``offline`` even with internet, and says how
+to choose ``hub``: the real checkpoints run there too, slowly (the banner says how slowly).
 
 Used in notebooks 00, 02, 03, 04, 05, 07, 09.
 """
@@ -24,8 +26,9 @@ from labkit.hub import checkpoints, lookup
 
 ENV_VAR = "QWEN_LABS_PROFILE"
 PROFILES = ("offline", "hub", "auto")
-AUTO_RULE = (f"auto picks hub when {checkpoints.DEFAULT_MODEL} is complete in ${lookup.MODELS_DIR_VAR} or the Hugging Face "
-             f"cache, or when the Hub answers; else offline")
+AUTO_RULE = (f"auto picks hub only with a CUDA GPU, and then when {checkpoints.DEFAULT_MODEL} is complete in "
+             f"${lookup.MODELS_DIR_VAR} or the Hugging Face cache, or when the Hub answers; else offline")
+CHOOSE_HUB = f"set {ENV_VAR}=hub (or the notebook parameter profile='hub') to run the real checkpoints anyway"
 NANO_SOURCE = "the nano model shipped in labkit (labkit/nano/nano_qwen3), no download"
 
 
@@ -54,11 +57,27 @@ def _local_source(loc: lookup.Location) -> str:
     return f"the Hugging Face cache {loc.cache}; a model missing there comes from {lookup.hub_host()}"
 
 
+def accelerator() -> str | None:
+    """``"CUDA"`` when a CUDA GPU is usable, else None.
+
+    Apple's MPS does not count: the hub profile's quantization (bitsandbytes) and vLLM need CUDA, so on a
+    Mac ``auto`` picks ``offline`` (``hub`` can still be chosen).
+    """
+    try:
+        import torch
+    except ImportError:
+        return None
+    return "CUDA" if torch.cuda.is_available() else None
+
+
 def choose_profile() -> ProfileChoice:
     """Resolve the requested profile to ``offline`` or ``hub``, say why and where models come from."""
     requested = _requested()
     if requested == "offline":
         return ProfileChoice("offline", f"{ENV_VAR}=offline was requested", NANO_SOURCE)
+    if requested == "auto" and accelerator() is None:
+        return ProfileChoice("offline", f"auto: no CUDA GPU here, and the real checkpoints would answer slowly on a "
+                             f"CPU, so the embedded nano model is used; {CHOOSE_HUB}", NANO_SOURCE)
     asked = "auto:" if requested == "auto" else f"{ENV_VAR}=hub was requested;"
     loc = lookup.locate(checkpoints.DEFAULT_MODEL)
     if loc.ok:

@@ -3,7 +3,11 @@
 For tests of :mod:`labkit.serving.servers` and :mod:`labkit.serving.loadtest` that need a real process and real
 HTTP but not a model: it starts in a fraction of a second.  It answers ``GET /health`` (503
 until ``--healthy-after`` seconds have passed) and ``POST /v1/chat/completions`` with an echo of
-the messages (after ``--slow-delay`` seconds when they contain the word "slow").
+the messages (after ``--slow-delay`` seconds when they contain the word "slow"); a request with
+``"stream": true`` gets the echo as server-sent events, one word a chunk, in bursts of ``--bursts``
+words (default one burst a word) ``--burst-gap`` seconds apart, then a usage chunk.  ``--empty-streams``
+answers every streamed request the way llama-cpp-python does when a newer request interrupts it: HTTP 200,
+one chunk without content, ``[DONE]``.
 ``--exit-code N`` makes it fail at start-up; ``--child`` starts a child process in its group
 and logs its pid.  Also an example of an engine in a few lines (:class:`FakeEngine`).
 
@@ -33,6 +37,9 @@ def main() -> None:
     ap.add_argument("--slow-delay", type=float, default=0.0)
     ap.add_argument("--exit-code", type=int)
     ap.add_argument("--child", action="store_true")
+    ap.add_argument("--bursts", default="", help="words per burst, e.g. 1,5,5 (default: one word a burst)")
+    ap.add_argument("--burst-gap", type=float, default=0.0)
+    ap.add_argument("--empty-streams", action="store_true")
     args = ap.parse_args()
     print(f"fake server for {args.model!r} starting", flush=True)
     if args.exit_code is not None:
@@ -55,6 +62,35 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(body)
 
+        def _event(self, obj) -> None:
+            data = obj if isinstance(obj, str) else json.dumps(obj)
+            self.wfile.write(f"data: {data}\n\n".encode())
+
+        def _stream(self, body: dict, words: list[str]) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            chunk = {"id": "fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                     "model": body.get("model", args.model)}
+            if args.empty_streams:   # what an interrupted llama-cpp-python stream looks like
+                self._event({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]})
+                self._event("[DONE]")
+                return
+            sizes = [int(n) for n in args.bursts.split(",")] if args.bursts else [1] * len(words)
+            at = 0
+            for size in sizes:
+                for word in words[at:at + size]:
+                    self._event({**chunk, "choices": [{"index": 0, "delta": {"content": word + " "},
+                                                       "finish_reason": None}]})
+                self.wfile.flush()
+                at += size
+                if at < len(words):
+                    time.sleep(args.burst_gap)
+            self._event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            self._event({**chunk, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": len(words),
+                                                           "total_tokens": len(words) + 1}})
+            self._event("[DONE]")
+
         def do_GET(self) -> None:  # noqa: N802
             if self.path != "/health":
                 return self._send(404, {"detail": "not found"})
@@ -70,6 +106,8 @@ def main() -> None:
                 time.sleep(args.slow_delay)
             answer = f"echo: {text}"
             tokens = len(answer.split())
+            if body.get("stream"):
+                return self._stream(body, answer.split())
             self._send(200, {"id": "fake", "object": "chat.completion", "created": int(time.time()),
                              "model": body.get("model", args.model),
                              "choices": [{"index": 0, "finish_reason": "stop",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import types
@@ -169,3 +170,20 @@ def test_outside_a_kernel_nothing_changes(monkeypatch, bars_on, shell):
     assert bars_on.is_progress_bar_enabled()
     monkeypatch.delitem(sys.modules, "IPython")
     assert notebook.quiet_progress_bars() is False
+
+
+def test_a_hub_run_on_a_cpu_says_how_slow_it_will_be(monkeypatch, capsys):
+    """The real checkpoints on a CPU: the banner measures the ceiling (bandwidth / weights) and names the ways out."""
+    from labkit.profile import ProfileChoice
+
+    monkeypatch.setattr(notebook, "set_profile", lambda profile: ProfileChoice("hub", "test", "the cache"))
+    monkeypatch.setattr(notebook, "accelerator", lambda: None)
+    monkeypatch.setattr(notebook.standins, "is_standin", lambda model: False)
+    labkit.banner("hub")
+    out = capsys.readouterr().out
+    ceiling = re.search(r"at most (\d+) tokens/s", out)
+    assert ceiling and int(ceiling[1]) > 0 and "1.19 GB of Qwen3-0.6B" in out
+    assert "QWEN_LABS_PROFILE=offline" in out and "CUDA GPU" in out
+    monkeypatch.setattr(notebook, "accelerator", lambda: "CUDA")   # with a GPU: no notice
+    labkit.banner("hub")
+    assert "at most" not in capsys.readouterr().out

@@ -12,6 +12,8 @@ from labkit.hub import checkpoints, lookup
 
 from labkit import profile as prof
 
+REAL_ACCELERATOR = prof.accelerator   # the autouse fixture below replaces it in every test
+
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
@@ -21,6 +23,15 @@ def cache(tmp_path, monkeypatch):
     for var in ("HUGGINGFACE_HUB_CACHE", lookup.MODELS_DIR_VAR, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
     return path
+
+
+@pytest.fixture(autouse=True)
+def gpu(monkeypatch):
+    """A CUDA GPU, unless a test says otherwise (gpu(False)): auto picks hub only with one."""
+    def set_gpu(value: bool) -> None:
+        monkeypatch.setattr(prof, "accelerator", lambda: "CUDA" if value else None)
+    set_gpu(True)
+    return set_gpu
 
 
 @pytest.fixture
@@ -61,6 +72,35 @@ def test_auto_follows_the_hub(monkeypatch, hub, reachable, expected):
     choice = labkit.choose_profile()
     assert choice.name == expected
     assert choice.reason.startswith("auto")
+
+
+@pytest.mark.parametrize("has_gpu", [True, False], ids=["gpu", "cpu"])
+@pytest.mark.parametrize("reachable", [True, False], ids=["hub reachable", "no network"])
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "not cached"])
+def test_auto_picks_hub_only_where_it_can_run(monkeypatch, hub, gpu, cache, has_gpu, reachable, cached):
+    gpu(has_gpu)
+    hub(reachable)
+    if cached:
+        fake_entry(cache)
+    monkeypatch.setenv(prof.ENV_VAR, "auto")
+    choice = labkit.choose_profile()
+    assert choice.name == ("hub" if has_gpu and (reachable or cached) else "offline")
+    if not has_gpu:   # a CPU laptop with internet: offline, and the way to the real checkpoints
+        assert "no CUDA GPU" in choice.reason and "QWEN_LABS_PROFILE=hub" in choice.reason
+    monkeypatch.setenv(prof.ENV_VAR, "hub")   # asked for, hub runs on a CPU too
+    if reachable or cached:
+        assert labkit.choose_profile().name == "hub"
+    else:
+        with pytest.raises(labkit.LabError):
+            labkit.choose_profile()
+
+
+def test_accelerator_is_cuda_only(monkeypatch):
+    import torch
+
+    for available, expected in ((False, None), (True, "CUDA")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+        assert REAL_ACCELERATOR() == expected
 
 
 def test_auto_is_the_default(monkeypatch, hub):

@@ -13,7 +13,7 @@ model that is missing or broken.  Nothing here downloads; :func:`hub_reachable` 
 
 Used by :mod:`labkit.profile` and :mod:`labkit.models` (every notebook), the download command and the stand-ins.
 
-Used by labkit.hub.download, labkit.hub.standins, labkit.models, labkit.profile, labkit.serving.serve.
+Used by labkit.hub.download, labkit.hub.standins, labkit.models, labkit.profile, labkit.serving.serve, labkit.serving.servers.
 """
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from labkit.env import cuda_bf16, gpu_dtype
 from labkit.errors import LabError
 from labkit.family import architectures as arch
 from labkit.models import NANO_DIR, load_model, resolve_model_id
@@ -387,15 +388,20 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
     ``speed_ratio`` (vs the first precision, the baseline), ``accuracy`` (:func:`labkit.nano.evaluation.evaluate`,
     ``eval_n`` held-out problems) and ``kl_vs_baseline`` (:func:`kl_divergence`, nats).
     A precision bitsandbytes cannot give here is reported in ``note``, not raised.  Default
-    precisions: all of :data:`PRECISIONS` on CPU (float32 first), bf16 then the bitsandbytes ones on a GPU.
+    precisions: all of :data:`PRECISIONS` on CPU (float32 first), the GPU's 16-bit dtype (bf16, or fp16 on a
+    GPU without native bf16: :func:`labkit.env.gpu_dtype`) then the bitsandbytes ones on a GPU.  On a GPU the
+    4-bit layers compute in that dtype too unless ``compute_dtype`` says otherwise.
     """
 
     import pandas as pd
     import torch
     from transformers import AutoTokenizer
 
+    if torch.cuda.is_available():
+        compute_dtype = compute_dtype or gpu_dtype()
     if precisions is None:
-        precisions = ("bf16",) + PRECISIONS[2:] if torch.cuda.is_available() else PRECISIONS
+        half = "bf16" if cuda_bf16() else "fp16"
+        precisions = (half,) + PRECISIONS[2:] if torch.cuda.is_available() else PRECISIONS
     precisions = list(precisions)
     rows: list[dict[str, Any]] = []
     baseline = None

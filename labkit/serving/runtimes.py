@@ -4,7 +4,8 @@
 * :func:`ask` / :func:`ask_onnx`: greedy answers from a server (``openai`` client) or an ONNX export,
   split into reasoning and answer; :func:`agreement` compares them with the reference
   (transformers ``generate()``, :func:`labkit.generation.generate_batch`): exact text, and accuracy.
-* :func:`stream_timing`: time to first token and decode tokens/s of one streamed request.
+* :func:`stream_timing`: time to first token and decode tokens/s of one streamed request (:func:`decode_rate`:
+  tokens over the time they took to arrive, a stream that comes in bursts included).
 * :func:`rss_mb`: the resident memory of a server and its children.
 * :class:`Row` / :func:`table` / :func:`plot`: the side-by-side figures of one run.
 
@@ -89,17 +90,44 @@ def agreement(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]]
             "transformers accuracy": sum(correct(r[1], p) for r, p in zip(ref, prompts)) / n}
 
 
-def stream_timing(server, messages: list[dict], *, thinking: bool = True, max_tokens: int = 128) -> dict[str, float]:
-    """Time to first token and decode tokens/s of one streamed greedy request.
+BURST_GAP_S = 0.002   # chunks that arrive closer together than this came in one burst
 
-    The token count is the server's own ``usage.completion_tokens`` (asked for with
-    ``stream_options``); a server that sends none is counted one token per chunk.
-    Decode speed = (tokens - 1) / (last chunk - first chunk).
+
+def decode_rate(arrivals: Sequence[tuple[float, int]], gap_s: float = BURST_GAP_S) -> float:
+    """Decode tokens/s of a stream from ``(arrival time, tokens in the chunk)`` pairs, in arrival order.
+
+    A server may send its tokens in bursts (several at once, or all at the end), so a chunk's arrival
+    says when its tokens were *delivered*, not when they were made.  Chunks that arrive within
+    ``gap_s`` of each other form one burst.  The tokens of the first burst were made before it
+    arrived, so they are left out: decode speed = tokens of the later bursts / (end of the last
+    burst - end of the first).  With one burst only, the stream shows no decoding time at all: NaN.
+    """
+    bursts: list[list[float]] = []    # [end time, tokens]
+    for when, tokens in arrivals:
+        if bursts and when - bursts[-1][0] < gap_s:
+            bursts[-1] = [when, bursts[-1][1] + tokens]
+        else:
+            bursts.append([when, tokens])
+    if len(bursts) < 2:
+        return math.nan
+    later = sum(tokens for _, tokens in bursts[1:])
+    return later / (bursts[-1][0] - bursts[0][0])
+
+
+def stream_timing(server, messages: list[dict], *, thinking: bool = True, max_tokens: int = 128,
+                  tokenizer=None) -> dict[str, float]:
+    """Time to first token, decode tokens/s and the end-to-end rate of one streamed greedy request.
+
+    Each chunk's tokens are counted with ``tokenizer`` when given (its text re-encoded), else as the
+    chunk's share of the characters of the server's own ``usage.completion_tokens`` (asked for with
+    ``stream_options``).  Decode speed is :func:`decode_rate`: tokens over the time they took to
+    arrive, bursts taken into account (NaN when everything came in one burst).  ``e2e_tok_s`` is
+    all tokens over the whole request, from sending it to the last chunk (prefill and any buffering included).
     """
     client = server.client(timeout=120)
     began = time.perf_counter()
-    first = last = None
-    chunks, usage = 0, None
+    pieces: list[tuple[float, str]] = []
+    usage = None
     stream = client.chat.completions.create(model=server.model, messages=messages, max_tokens=max_tokens,
                                             temperature=0, stream=True, stream_options={"include_usage": True},
                                             extra_body=_body(thinking))
@@ -111,15 +139,19 @@ def stream_timing(server, messages: list[dict], *, thinking: bool = True, max_to
         d = chunk.choices[0].delta
         text = (d.content or "") + (getattr(d, "reasoning", None) or getattr(d, "reasoning_content", None) or "")
         if text:
-            now = time.perf_counter()
-            first = first or now
-            last = now
-            chunks += 1
-    tokens = usage or chunks
-    if first is None:
-        return {"ttft_s": math.nan, "decode_tok_s": math.nan, "tokens": 0}
-    rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else math.nan
-    return {"ttft_s": first - began, "decode_tok_s": rate, "tokens": tokens}
+            pieces.append((time.perf_counter(), text))
+    if not pieces:
+        return {"ttft_s": math.nan, "decode_tok_s": math.nan, "e2e_tok_s": math.nan, "tokens": 0}
+    if tokenizer is not None:
+        counts = [len(tokenizer.encode(text, add_special_tokens=False)) for _, text in pieces]
+    else:
+        chars = sum(len(text) for _, text in pieces)
+        total = usage or len(pieces)
+        counts = [total * len(text) / chars for _, text in pieces]
+    tokens = usage or round(sum(counts))
+    last = pieces[-1][0]
+    return {"ttft_s": pieces[0][0] - began, "decode_tok_s": decode_rate([(w, n) for (w, _), n in zip(pieces, counts)]),
+            "e2e_tok_s": tokens / (last - began), "tokens": tokens}
 
 
 def differences(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]], prompts: Sequence[Prompt],

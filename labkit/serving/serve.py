@@ -60,6 +60,7 @@ def serve(engine: str | servers.Engine, model: str | Path | None = None, *, port
             opts["enable_thinking"] = enable_thinking
         if engine == "vllm":
             opts.setdefault("max_model_len", _max_len(model))
+            opts.setdefault("gpu_memory_utilization", servers.gpu_memory_share())   # None on a CPU
         engine = servers.engine(engine, **opts)
     engine.check()
     target: str | Path = model if model is not None and str(model).endswith(".gguf") else model_folder(model)

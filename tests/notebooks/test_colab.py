@@ -2,7 +2,9 @@
 
 Colab cannot run here, so the cell is executed with a stand-in ``google.colab`` module, a
 recording ``%pip`` and a fake ``torch.cuda``; the requirements it installs are checked against
-pyproject.toml, the pins in ``labkit.env.PINNED`` and the installed packages' own metadata.
+pyproject.toml, the pins in ``labkit.env.PINNED`` and the installed packages' own metadata, and resolved
+against the packages Colab ships (``data/colab_pip_freeze_gpu.txt``, Colab's own ``pip freeze``): nothing of
+Colab's Jupyter, kernel, widgets or torch may change.
 """
 from __future__ import annotations
 
@@ -95,7 +97,7 @@ def colab_requirement_of(path: Path) -> Requirement:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
 def test_install_cell_installs_the_extras_its_code_needs(path):
-    """[notebooks] everywhere; [engines] exactly where the code uses llama.cpp or ONNX Runtime
+    """[colab] everywhere; [engines] exactly where the code uses llama.cpp or ONNX Runtime
     (``course_map.colab_extras``: a notebook without them must not make Colab build llama.cpp)."""
     have, want = sorted(colab_requirement_of(path).extras), sorted(course_map.colab_extras(path))
     assert have == want, f"{path.name}: the install cell installs the extras {have}, its code needs {want}"
@@ -174,3 +176,74 @@ def test_installed_environment_is_consistent():
     """`pip check`: every installed package's requirements are met by the pinned set."""
     done = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
     assert done.returncode == 0, f"pip check found broken requirements:\n{done.stdout}{done.stderr}"
+
+
+# ---------------------------------------------------------------- against the packages Colab ships
+COLAB_FREEZE = Path(__file__).parent / "data" / "colab_pip_freeze_gpu.txt"
+# Colab's runtime: replacing any of these breaks the kernel, the widgets or the GPU build after a restart.
+COLAB_RUNTIME = ("ipykernel", "ipython", "jupyter-client", "jupyter-core", "jupyter-server", "notebook", "tornado",
+                 "traitlets", "pyzmq", "ipywidgets", "widgetsnbextension", "jupyterlab-widgets", "google-colab",
+                 "torch", "torchvision", "torchaudio")
+
+
+def colab_packages() -> dict[str, Version | None]:
+    """Colab's packages: name -> version (None for one installed from a file or a git URL)."""
+    out = {}
+    for line in COLAB_FREEZE.read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, version = line.partition("==")
+        if " @ " in name:
+            out[canonicalize_name(name.split(" @ ")[0])] = None
+        else:
+            out[canonicalize_name(name)] = Version(version.split("+")[0])
+    return out
+
+
+def what_pip_changes(extras: set[str], colab: dict[str, Version | None]) -> dict[str, str]:
+    """What ``pip install qwen-labs[extras]`` would install or replace on Colab: name -> why.
+
+    Every requirement of the course (at the course's pins) and, recursively, of what it installs (from the
+    installed packages' metadata) is resolved against Colab's version: one that Colab lacks, or whose version the
+    requirement excludes, is installed.  A package that pip installs anyway brings its own requirements in.
+    """
+    changes: dict[str, str] = {}
+    todo = [(r, "qwen-labs") for r in project_requirements(extras)]
+    seen: set[str] = set()
+    while todo:
+        req, by = todo.pop()
+        name = canonicalize_name(req.name)
+        if req.marker is not None and not req.marker.evaluate({"extra": "", "python_version": "3.13"}):
+            continue
+        if name == "qwen-labs":   # [notebooks] -> qwen-labs[colab]
+            todo += [(r, by) for r in project_requirements(set(req.extras))]
+            continue
+        have = colab.get(name)
+        if name not in colab or (have is not None and not req.specifier.contains(have, prereleases=True)):
+            changes.setdefault(name, f"{by} requires {req}; Colab has {have or 'none'}")
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                todo += [(Requirement(line), name) for line in metadata.requires(name) or []]
+            except metadata.PackageNotFoundError:
+                pytest.fail(f"{name} is required by the Colab install but not installed here: run `bash run.sh test`")
+    return changes
+
+
+def test_the_colab_install_keeps_colabs_jupyter_kernel_widgets_and_torch():
+    """Resolved against Colab's own packages, what the install cells install replaces nothing Colab's runtime
+    is made of (ipykernel, the Jupyter server and client, ipywidgets, torch, ...)."""
+    colab = colab_packages()
+    assert colab["torch"] and colab["ipykernel"] and "google-colab" in colab   # the snapshot is what it says
+    changes = what_pip_changes(set(colab_requirement().extras), colab)
+    print("the Colab install installs or replaces:", sorted(changes))
+    broken = {name: why for name, why in changes.items() if name in COLAB_RUNTIME}
+    assert not broken, broken
+    assert "transformers" in changes and "peft" in changes   # the course's own pins do land
+
+
+def test_the_full_notebooks_extra_would_replace_colabs_kernel():
+    """The check can fail: [notebooks] (JupyterLab, ipykernel 7, papermill) replaces Colab's kernel and widgets."""
+    changes = what_pip_changes({"notebooks"}, colab_packages())
+    assert {"ipykernel", "ipywidgets"} <= set(changes), sorted(changes)

@@ -21,27 +21,27 @@ SOLUTIONS = [p for p in NOTEBOOKS if p.parent.name == "solutions"]
 
 BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
          "(https://colab.research.google.com/github/qwen-labs/qwen-labs/blob/main/{path})")
-INSTALL = '''# On Colab: install the course (Colab's own CUDA torch is kept) and pick the profile: hub (real Qwen
-# checkpoints) when a GPU is attached, offline (the nano model) on a CPU runtime. Elsewhere: nothing to do.
+INSTALL = '''# On Colab: install what the notebooks import (Colab keeps its own torch and Jupyter) and pick the profile: hub
+# (real Qwen checkpoints) when a GPU is attached, offline (the nano model) on a CPU runtime. Elsewhere: nothing to do.
 import os, sys
 if "google.colab" in sys.modules:
-    %pip install -q "qwen-labs[notebooks] @ git+https://github.com/qwen-labs/qwen-labs"
+    %pip install -q "qwen-labs[colab] @ git+https://github.com/qwen-labs/qwen-labs"
     import torch
     os.environ.setdefault("QWEN_LABS_PROFILE", "hub" if torch.cuda.is_available() else "offline")'''
 
 
 def install_problem(source: str, extras: tuple[str, ...]) -> str | None:
-    """Why ``source`` is not the install cell for ``extras`` (None: it is).  For ("notebooks",) it must be INSTALL
+    """Why ``source`` is not the install cell for ``extras`` (None: it is).  For ("colab",) it must be INSTALL
     itself.  A notebook that needs more extras (course_map.colab_extras derives them from its code;
     tests/notebooks/test_colab.py checks the same) installs them in the same %pip line and says why in comment lines of its
     own before `import os, sys`, each extra named there as [extra]; every other line is INSTALL's."""
-    if extras == ("notebooks",):
+    if extras == ("colab",):
         return None if source == INSTALL else "differs from INSTALL"
     head, tail = INSTALL.split("import os, sys\n", 1)
     if not source.startswith(head):
         return "does not start with INSTALL's two comment lines"
     notes, sep, rest = source[len(head):].partition("import os, sys\n")
-    want = tail.replace('"qwen-labs[notebooks] @', f'"qwen-labs[{",".join(extras)}] @')
+    want = tail.replace('"qwen-labs[colab] @', f'"qwen-labs[{",".join(extras)}] @')
     if not sep or rest != want:
         return f"its code differs from INSTALL with the extras [{','.join(extras)}]"
     lines = notes.splitlines()

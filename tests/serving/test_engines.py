@@ -2,8 +2,9 @@
 .venv-vllm), llama.cpp (llama-cpp-python's server on a Q8_0 GGUF) and transformers serve, started by
 `labkit.serving.serve` (transformers serve's malformed-request answers are checked in tests/serving/test_servers.py).
 
-For each: 32 concurrent requests with thinking on and 32 with thinking off lose none and answer every
-held-out sum correctly; malformed requests get a 4xx and the server keeps serving; vLLM returns the
+For each: 32 concurrent requests (half of them streamed) with thinking on and 32 with thinking off lose
+none and answer every held-out sum correctly; eight concurrent streams to llama.cpp lose nothing (and do with
+llama-cpp-python's default ``interrupt_requests``); malformed requests get a 4xx and the server keeps serving; vLLM returns the
 reasoning apart from the answer.  llama-cpp-python applies `chat_template_kwargs` at load time only, so its
 thinking-off test runs on a second server started with `enable_thinking=False`.
 """
@@ -88,6 +89,21 @@ def test_llamacpp_load_thinking_off(request, questions):
                                                     messages=[{"role": "user", "content": "What is 2 + 3?"}])
         content = r.choices[0].message.content  # thinking off: the template wrote the empty think block
         assert "<think>" not in content and "5" in content, content  # into the prompt, so none comes back
+
+
+def test_llamacpp_concurrent_streams_lose_nothing(llama, request, questions):
+    """Eight concurrent streamed requests all come back with their answer (llama-cpp-python's own default,
+    interrupt_requests=True, ends all but one stream with HTTP 200 and no content: checked on a second server)."""
+    r = loadtest.load_test(llama.base_url, llama.model, n_clients=8, requests_per_client=1, timeout=120,
+                           max_tokens=160, questions=questions, stream=True)
+    assert (r.streamed, r.ok, r.lost) == (8, 8, 0), r.errors[:3]
+    assert not [(q, a) for q, a in r.replies if not _correct(q, a)]
+    with serve.serve("llamacpp", "nano", quant="Q8_0", threads=1, interrupt_requests=True) as default:
+        lossy = loadtest.load_test(default.base_url, default.model, n_clients=8, requests_per_client=1, timeout=120,
+                                   max_tokens=160, questions=questions, stream=True)
+    line = f"llama.cpp, 8 concurrent streams: {r}; with llama-cpp-python's default interrupt_requests: {lossy}"
+    request.config.qwen_labs_reports = [*getattr(request.config, "qwen_labs_reports", []), line]
+    assert lossy.empty > 0, f"interrupt_requests=True lost nothing: is the fix still needed? {lossy}"
 
 
 def test_llamacpp_malformed_requests_get_4xx(llama):

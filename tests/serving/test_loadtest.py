@@ -27,7 +27,9 @@ def test_every_request_is_counted(fake):
     assert len(r.latencies_s) == 24 and 0 < r.p50_s <= r.p95_s <= max(r.latencies_s)
     assert r.output_tokens == 24 * len("echo: What is 1 + 1?".split())
     assert r.requests_per_s == pytest.approx(24 / r.wall_s)
-    assert "8 concurrent clients, 24 requests: 24 ok, 0 lost" in str(r)
+    assert r.streamed == 12 and r.empty == 0        # every other request streamed, every answer checked
+    assert all(a == "echo: What is 1 + 1?" or a.split() == "echo: What is 1 + 1?".split() for _, a in r.replies)
+    assert "8 concurrent clients, 24 requests (12 streamed): 24 ok, 0 lost" in str(r)
 
 
 def test_requests_that_time_out_are_lost_not_hidden(fake):
@@ -37,6 +39,20 @@ def test_requests_that_time_out_are_lost_not_hidden(fake):
     assert (r.ok, r.lost) == (2, 2)
     assert len(r.errors) == 2 and all("Timeout" in e for e in r.errors)
     assert r.wall_s < 5  # bounded by the timeout, not by the slow server
+
+
+def test_an_empty_stream_is_a_lost_answer_not_a_success():
+    """HTTP 200 with a stream that carries no content (llama-cpp-python's interrupted stream) is lost."""
+    with servers.start(FakeEngine(("--empty-streams",)), "echo", warmup=False) as server:
+        r = loadtest.load_test(server.base_url, server.model, n_clients=4, requests_per_client=2, timeout=20)
+        only = loadtest.load_test(server.base_url, server.model, n_clients=2, requests_per_client=1, timeout=20,
+                                  stream=False)
+    assert (r.requests, r.streamed, r.ok, r.lost, r.empty) == (8, 4, 4, 4, 4)
+    assert all(e.startswith("empty answer (streamed, HTTP 200)") for e in r.errors)
+    assert "4 lost (4 came back empty)" in str(r)
+    assert (only.ok, only.lost, only.streamed) == (2, 0, 0)
+    with pytest.raises(LabError, match="stream="):
+        loadtest.load_test(server.base_url, server.model, stream="sometimes")
 
 
 def test_no_latencies_give_nan_percentiles():

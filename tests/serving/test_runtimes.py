@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import types
 
 import pytest
 
@@ -58,3 +59,40 @@ def test_table_and_plot_show_what_was_not_measured():
 def test_rss_of_a_missing_process_is_nan():
     assert math.isnan(runtimes.rss_mb(2 ** 22 + 12345))
     assert runtimes.rss_mb(__import__("os").getpid()) > 10
+
+
+# ---------------------------------------------------------------- decode speed from a stream
+def test_decode_rate_counts_tokens_over_the_time_they_took():
+    steady = [(0.1 + 0.01 * i, 1) for i in range(11)]          # one token every 10 ms
+    assert runtimes.decode_rate(steady) == pytest.approx(100)
+    bursts = [(0.5, 1), (0.5001, 1), (0.5002, 1), (0.7, 1), (0.7001, 1), (0.9, 1), (0.9001, 1)]
+    assert runtimes.decode_rate(bursts) == pytest.approx(4 / 0.4, rel=1e-3)   # the first burst's 3 tokens left out
+    # the old formula, (tokens - 1) / (last - first), counts the first burst too: 6 / 0.4 = 15 tokens/s
+    assert runtimes.decode_rate([(1.0, 100)]) != runtimes.decode_rate([(1.0, 100)])   # one burst: NaN, not 10,000
+    everything_at_once = [(2.0 + 1e-5 * i, 1) for i in range(128)]
+    assert math.isnan(runtimes.decode_rate(everything_at_once))
+
+
+@pytest.fixture
+def bursty():
+    from fake_server import FakeEngine
+
+    from labkit.serving import servers
+
+    def start(*args):
+        return servers.start(FakeEngine(args), "echo", warmup=False)
+    return start
+
+
+def test_a_stream_in_bursts_is_timed_by_its_bursts(bursty):
+    """The fake server sends 'echo: a b c d e f g h i' (10 words) as bursts of 1, 3, 3, 3 words 0.2 s apart."""
+    messages = [{"role": "user", "content": "a b c d e f g h i"}]
+    words = types.SimpleNamespace(encode=lambda text, add_special_tokens=False: text.split())  # a word a token
+    with bursty("--bursts", "1,3,3,3", "--burst-gap", "0.2") as server:
+        t = runtimes.stream_timing(server, messages, max_tokens=50, tokenizer=words)
+    assert t["tokens"] == 10
+    assert t["decode_tok_s"] == pytest.approx(9 / 0.6, rel=0.15)      # 9 tokens after the first burst, in 0.6 s
+    assert t["e2e_tok_s"] == pytest.approx(10 / 0.6, rel=0.15) and t["ttft_s"] < 0.5   # all tokens, whole request
+    with bursty("--bursts", "10", "--burst-gap", "0.2") as server:   # everything in one burst
+        t = runtimes.stream_timing(server, messages, max_tokens=50, tokenizer=words)
+    assert math.isnan(t["decode_tok_s"]) and t["tokens"] == 10 and t["e2e_tok_s"] > 0

@@ -143,6 +143,9 @@ def test_llamacpp_command_and_engine_names():
     assert cmd[1:5] == ["-m", "labkit.serving.llamacpp_server", "--model", "m.gguf"]
     assert cmd[cmd.index("--n_threads") + 1] == "2" and cmd[-2:] == ["--chat_template_kwargs", '{"enable_thinking": false}']
     assert "--chat_template_kwargs" not in servers.LlamaCpp().command("m.gguf", 8001)
+    default = servers.LlamaCpp().command("m.gguf", 8001)   # queue concurrent requests, never cut a stream short
+    assert default[default.index("--interrupt_requests") + 1] == "false"
+    assert "true" in servers.LlamaCpp(interrupt_requests=True).command("m.gguf", 8001)
     assert set(servers.ENGINES) == {"transformers", "vllm", "llamacpp"}
     assert isinstance(servers.engine("llamacpp", threads=1), servers.LlamaCpp)
     with pytest.raises(LabError, match="unknown engine 'ollama'"):
@@ -204,8 +207,65 @@ def test_thinking_switch_reaches_the_server(server):
     assert on.usage.completion_tokens > off.usage.completion_tokens
 
 
+def fresh_home(tmp_path, monkeypatch) -> Path:
+    """A HOME with nothing in it and no cache variables: a fresh Colab runtime or laptop."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME", "QWEN_LABS_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.mark.serving
+def test_a_fresh_machine_lists_the_models(tmp_path, monkeypatch):
+    """`GET /v1/models` (client.models.list(), the first call of many clients) on a machine without a
+    Hugging Face cache: transformers serve answers 500 unless the launcher made the folder (checked first)."""
+    import openai
+
+    home = fresh_home(tmp_path, monkeypatch)
+    monkeypatch.setattr(servers.TransformersServe, "prepare", lambda self, model: None)   # without the fix
+    with servers.start(servers.TransformersServe(threads=1), labkit.nano_path(), timeout_s=180) as server:
+        with pytest.raises(openai.InternalServerError):
+            server.client().models.list()
+    monkeypatch.undo()
+    home = fresh_home(tmp_path / "again", monkeypatch) if (tmp_path / "again").mkdir() is None else home
+    with servers.start(servers.TransformersServe(threads=1), labkit.nano_path(), timeout_s=180) as server:
+        listed = server.client().models.list()
+        assert isinstance(listed.data, list)
+    assert (home / ".cache" / "huggingface" / "hub").is_dir()
+
+
 @pytest.mark.serving
 def test_a_server_that_cannot_start_is_reported_and_stopped(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # fail at once, never try the network
     with pytest.raises(LabError, match="exited|not healthy"):
         servers.start(servers.TransformersServe(), tmp_path / "no-model-here", timeout_s=90, warmup=False)
+
+
+def test_vllm_beside_a_resident_model_takes_only_the_free_share(monkeypatch):
+    """vLLM's --gpu-memory-utilization is a share of the whole GPU (default 0.9): beside the notebook's own
+    model the launcher passes 0.9 x free / total explicitly."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (6 * 2**30, 16 * 2**30))
+    assert servers.gpu_memory_share() == pytest.approx(0.34)
+    cmd = servers.VLLM(python="python", gpu_memory_utilization=servers.gpu_memory_share(), dtype="auto").command("m", 1)
+    assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.34"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert servers.gpu_memory_share() is None
+    assert "--gpu-memory-utilization" not in servers.VLLM(python="python").command("m", 1)
+
+
+def test_the_docs_install_vllm_beside_the_course_never_into_it():
+    """vLLM pins its own transformers: README, the guide and the engine's hint install it in an environment of its
+    own and point the course at it with $QWEN_LABS_VLLM_PYTHON, never `pip install vllm` into the course's."""
+    texts = {"README.md": (ROOT / "README.md").read_text(), "guide": (ROOT / "docs" / "instructor_guide.md").read_text(),
+             "hint": servers.VLLM.hint}
+    for where, text in texts.items():
+        assert servers.VLLM_PYTHON_VAR in text, where
+        for line in text.splitlines():
+            if "pip install vllm" in line:
+                assert "venv" in line or "environment of its own" in line or "own:" in line, (where, line)
+    assert "~/vllm-env/bin/pip install vllm" in servers.VLLM_INSTALL

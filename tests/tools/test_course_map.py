@@ -324,17 +324,17 @@ def _tiny_notebook(tmp_path: Path, *codes: str) -> Path:
 
 
 @pytest.mark.parametrize("codes, extras", [
-    (("import labkit", "model, tok = labkit.load_model()"), ("notebooks",)),       # the install cell does not count
-    (("from labkit import hub, llamacpp",), ("notebooks", "engines")),
-    (("with serve.serve(\"llamacpp\", MODEL) as s:\n    pass",), ("notebooks", "engines")),
-    (("from labkit import onnxrt",), ("notebooks", "engines")),
-    (("import llama_cpp",), ("notebooks", "engines")),
-    (("x = 'vllm'  # vLLM lives in .venv-vllm, not in an extra of the Colab install",), ("notebooks",)),
+    (("import labkit", "model, tok = labkit.load_model()"), ("colab",)),       # the install cell does not count
+    (("from labkit import hub, llamacpp",), ("colab", "engines")),
+    (("with serve.serve(\"llamacpp\", MODEL) as s:\n    pass",), ("colab", "engines")),
+    (("from labkit import onnxrt",), ("colab", "engines")),
+    (("import llama_cpp",), ("colab", "engines")),
+    (("x = 'vllm'  # vLLM lives in .venv-vllm, not in an extra of the Colab install",), ("colab",)),
 ])
 def test_colab_extras_follow_the_code_cells(tmp_path, codes, extras):
     assert cm.colab_extras(_tiny_notebook(tmp_path, *codes)) == extras
 
 
 def test_notebook_08_installs_the_engines():
-    assert cm.colab_extras(ROOT / "notebooks" / "08_runtimes_and_deployment.ipynb") == ("notebooks", "engines")
-    assert cm.colab_extras(ROOT / "notebooks" / "03_thinking_mode.ipynb") == ("notebooks",)
+    assert cm.colab_extras(ROOT / "notebooks" / "08_runtimes_and_deployment.ipynb") == ("colab", "engines")
+    assert cm.colab_extras(ROOT / "notebooks" / "03_thinking_mode.ipynb") == ("colab",)

@@ -44,7 +44,8 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 
 def check_lab(root: Path, runtime: Path) -> None:
     """Start ``root/run.sh lab``, use it, stop it; assert what a learner relies on."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "JUPYTER_TOKEN")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "JUPYTER_TOKEN", "QWEN_LABS_PROFILE")}   # auto, as a learner
     env["JUPYTER_RUNTIME_DIR"] = str(runtime)  # its server and kernel files, removed on a clean stop
     proc = subprocess.Popen(["bash", str(root / "run.sh"), "lab"], cwd=root, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -61,6 +62,12 @@ def check_lab(root: Path, runtime: Path) -> None:
             match = URL.match(line.strip())
         assert match, "run.sh lab printed no URL:\n" + "\n".join(lines[-30:])
         url, port, token = match.groups()
+        while not lines[-1].lstrip().startswith("profile:") and len(lines) < 400:   # the notebooks' profile, and why
+            lines.append(proc.stdout.readline().rstrip())
+        profile = lines[-1].strip()
+        import torch
+        if not torch.cuda.is_available():   # a CPU machine: auto runs the nano model and says how to choose hub
+            assert profile.startswith("profile: offline (auto: no CUDA GPU here") and "QWEN_LABS_PROFILE=hub" in profile
         status, page = None, ""
         while time.monotonic() < deadline:
             try:
