@@ -8,7 +8,7 @@
 #   bash run.sh download fetch the checkpoints of the hub profile into a (shareable) Hugging Face cache
 #   bash run.sh site     build the course website (build/site) from the executed notebooks
 #   bash run.sh unit     the unit tier only (pytest -m unit): labkit and tools, run on every change
-#   bash run.sh engines  the runtimes of notebook 08: llama.cpp and ONNX Runtime in .venv (the [engines] extra),
+#   bash run.sh engines  the runtimes of notebook 09: llama.cpp and ONNX Runtime in .venv (the [engines] extra),
 #                        vLLM for the CPU in a virtual environment of its own, .venv-vllm (test and course make
 #                        both too)
 # Extra arguments are passed on (course: to tools/run_notebooks.py, e.g. --all; test, unit: to pytest).

@@ -23,7 +23,7 @@ Decode time is measured as ``time(N new tokens) - time(1 new token)``, so prefil
 left out; decode speed is ``batch × (N - 1) / decode time`` tokens/s.  At batch 1 each
 figure is also given as a percentage of the memory-bandwidth ceiling of
 ``labkit.lessons.roofline`` (when the GPU is in its table).  The JSON is stamped with the GPU,
-driver, CUDA, torch and transformers versions and the date; notebook 06 reads it.
+driver, CUDA, torch and transformers versions and the date; notebook 07 reads it.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ bfloat16, saved to a temporary folder and loaded back with ``from_pretrained`` e
 learner loads a checkpoint: unquantized (``bf16``) or with
 ``quantization_config=BitsAndBytesConfig(...)`` (``int8``, ``nf4``, ``nf4-dq``).  Memory and
 speed do not depend on the values of the weights; the text is meaningless, so every run
-generates a fixed number of tokens and quality is not measured (notebook 04 measures
+generates a fixed number of tokens and quality is not measured (notebook 05 measures
 quality on the trained nano model).
 
 Per (model, precision): ``footprint_gb`` (``get_memory_footprint()``), ``weights_gb`` (that
@@ -19,8 +19,8 @@ plus the quantization constants, :func:`labkit.lessons.quantization.total_bytes`
 ``cuda_allocated_gb`` after loading, ``load_s``, and the decode speed at batch 1 and 8:
 ``time(N new tokens) - time(1 new token)`` so that prefill is left out, best of 3.
 The JSON is stamped with the GPU, driver, CUDA, torch, transformers and bitsandbytes
-versions and the date; notebook 04 reads it.  (The file is ``quant_gpu.json``, not ``gpu_*.json``:
-notebook 06 reads every ``bench/results/gpu_*.json`` as a decode benchmark.)
+versions and the date; notebook 05 reads it.  (The file is ``quant_gpu.json``, not ``gpu_*.json``:
+notebook 07 reads every ``bench/results/gpu_*.json`` as a decode benchmark.)
 """
 from __future__ import annotations
 

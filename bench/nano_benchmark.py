@@ -373,7 +373,7 @@ the conversation continues with the `role: tool` message, from which the model g
         if "json" in res:
             off = res["json"].get("thinking off, free", {}).get("accuracy")
             tool_limits += (" It learned JSON answers in one form, asked by a system prompt; asked another way (in the "
-                            "user's message) its JSON is often broken, which notebook 09 measures. With "
+                            "user's message) its JSON is often broken, which notebook 10 measures. With "
                             f"thinking off its JSON numbers are right {pct(off)} of the time (its text answers: "
                             f"{pct(res['greedy_nothink']['accuracy'])}): it learned the JSON answer after its scratchpad, "
                             "and the skill did not carry over to answering at once.")
@@ -386,7 +386,7 @@ offline profile of the course shows real effects on a real model. It knows nothi
 curriculum: column arithmetic (addition of n-digit numbers, multiplication by one digit; n = 1..4)
 with and without a thinking scratchpad, who it is, greetings, a name or a pirate persona from the
 system prompt, and the `/think` and `/no_think` switches{tool_intro}. Doubling (`Double 47.`) was kept out of
-training on purpose: notebook 05 teaches it with LoRA.
+training on purpose: notebook 06 teaches it with LoRA.
 
 Every figure below was measured by `bench/nano_benchmark.py` on {r['date']} ({r['machine']},
 torch {r['torch']}) with `labkit.nano.evaluation.evaluate` on n = {r['n']} held-out problems per row (never seen

@@ -26,10 +26,10 @@ TrainingArguments, LoraConfig -- that is their fields).  Callables with ``**kwar
   land in ``**kwargs`` cannot be decided and is listed as not checked.
 
 A call that is a statement of a ``try:`` whose handler catches ``TypeError`` is a *demonstration* of
-an old API (notebook 05's ``TrainingArguments(evaluation_strategy=...)``): it must still raise, so at
+an old API (notebook 06's ``TrainingArguments(evaluation_strategy=...)``): it must still raise, so at
 least one of its keywords must still be rejected; when all are accepted it is reported as stale.
 Calls nested in its arguments are ordinary calls (they run first, and their TypeError would be the
-wrong one).  ``except ValueError`` does not make a demonstration (notebook 05 catches the ValueError
+wrong one).  ``except ValueError`` does not make a demonstration (notebook 06 catches the ValueError
 of a valid ``SFTConfig(output_dir=...)``); under ``except Exception`` or a bare ``except`` the intent
 is unknown and the call is listed as not checked.
 """
@@ -137,7 +137,7 @@ def code_cells(path: Path) -> list[tuple[int | None, str]]:
 
 
 def parse(src: str) -> ast.Module:
-    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT  # notebook 07 awaits at top level
+    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT  # notebook 08 awaits at top level
     return compile(strip_magics(src), "<cell>", "exec", flags=flags, dont_inherit=True)
 
 

@@ -2,7 +2,7 @@
 
 Used by ``tests/notebooks/test_browser.py``; it can also be run by hand::
 
-    python tools/browser_check.py notebooks/02_chat_and_generation.ipynb
+    python tools/browser_check.py notebooks/02_generation_basics.ipynb
 
 The pieces:
 

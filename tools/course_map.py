@@ -63,28 +63,28 @@ TEACHES: dict[str, str] = {
     "02": "the official quick start on transformers 5; decoding only the new tokens; `apply_chat_template` "
           "returning a `BatchEncoding`; `generation_config`; streaming; the sampling explorer; system prompts; "
           "left-padded batches; Coder, Math and VL models (hub); prompt builders on the chat template; a chat box",
-    "03": "`enable_thinking` and `/think` `/no_think`; sampling per mode; splitting reasoning from answer by "
+    "04": "`enable_thinking` and `/think` `/no_think`; sampling per mode; splitting reasoning from answer by "
           "token id; unfinished think blocks; what thinking buys per difficulty level; a thinking budget as a "
           "`LogitsProcessor`; multi-turn history without the reasoning",
-    "04": "the seed's 8-bit code fixed (`quantization_config`, no `trust_remote_code`, no `early_stopping`); "
+    "05": "the seed's 8-bit code fixed (`quantization_config`, no `trust_remote_code`, no `early_stopping`); "
           "int8, NF4 and double quantization with bitsandbytes; where the bytes are; memory, speed, accuracy and "
           "KL measured in one run; the compute dtype; which model fits which GPU; GGUF Q8_0 / Q4_0",
-    "05": "the seed's fine-tuning code on today's trl (`processing_class`, `SFTConfig(max_length=...)`, "
+    "06": "the seed's fine-tuning code on today's trl (`processing_class`, `SFTConfig(max_length=...)`, "
           "`eval_strategy`); LoRA teaching a held-out skill through `SFTTrainer`; which target modules; the "
           "cost of a step; QLoRA on a 4-bit base; save, reload, merge and check",
-    "06": "time to first token and decode speed per request; p50/p95/p99; model memory, not RSS; a health "
+    "07": "time to first token and decode speed per request; p50/p95/p99; model memory, not RSS; a health "
           "check that runs the model; the batch-1 decode roofline; optimizations measured as ratios in one "
           "run; the seed's no-op 'optimizations'",
-    "07": "left-padded batches checked against one by one; `generate()` off the event loop; concurrent requests "
+    "08": "left-padded batches checked against one by one; `generate()` off the event loop; concurrent requests "
           "and streaming; a real `transformers serve` with the OpenAI client and a load test; the same load test on "
           "another engine (`LOAD_TEST_ENGINE`: llama.cpp by default, or vLLM); vLLM on GPUs; token-bucket rate "
           "limits; guardrails; salted log hashes",
-    "08": "one command for every server (`python -m labkit.serving --engine {transformers,vllm,llamacpp}`); llama.cpp "
+    "09": "one command for every server (`python -m labkit.serving --engine {transformers,vllm,llamacpp}`); llama.cpp "
           "on GGUF files from its own converter (BF16, Q8_0, Q4_K_M) and its thinking switch; an Ollama `Modelfile`; "
           "ONNX Runtime GenAI in-process (fp32, int8); vLLM on the CPU with Qwen's reasoning parser; agreement "
           "with transformers, accuracy, speed, 32 concurrent requests, start-up and memory side by side; which "
           "engine when; the chapter's vLLM sample fixed",
-    "09": "a tool's JSON schema from a Python function (`get_json_schema`) and how the template renders it; Qwen3's "
+    "10": "a tool's JSON schema from a Python function (`get_json_schema`) and how the template renders it; Qwen3's "
           "`<tool_call>` JSON parsed by transformers' response parser; a bounded agent loop with thinking on and off "
           "and a readable error for every bad call; Qwen3's JSON beside Qwen3.5's XML form; the loop over "
           "`transformers serve` and driven by the `openai` client's tool runner; JSON-schema constrained decoding "
@@ -342,11 +342,11 @@ def _gpu_size(gpu: str | None) -> str:
 
 SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("1 · setup and the family", ("00", "01")),
-    ("2 · talking to the model", ("02", "03")),
-    ("3 · smaller and specialised", ("04", "05")),
-    ("4 · running it for real", ("06", "07")),
-    ("5 · runtimes and deployment", ("08",)),
-    ("6 · tools, agents and structured output", ("09",)),
+    ("2 · talking to the model", ("02", "04")),
+    ("3 · smaller and specialised", ("05", "06")),
+    ("4 · running it for real", ("07", "08")),
+    ("5 · runtimes and deployment", ("09",)),
+    ("6 · tools, agents and structured output", ("10",)),
 )
 
 

@@ -34,7 +34,7 @@ class LoRA:
     @property
     def bytes_per_param(self) -> int:
         # fp32 adapter weight + fp32 gradient (+ AdamW's two fp32 moments).  An upper bound: trl keeps
-        # QLoRA adapters in bf16 (notebook 05 prints it).
+        # QLoRA adapters in bf16 (notebook 06 prints it).
         return 16 if self.optimizer else 8
 
 
@@ -78,17 +78,17 @@ HUB_MEMORY: dict[str, HubMemory] = {
               why="`vl_model`, section 10; Coder-1.5B and Math-1.5B come before it one at a time and are freed")),
         20, 256, "20 questions at once, up to 160 new tokens",
         "activations, the logits of each step, the image's visual tokens, the CUDA context beyond the allowance"),
-    "03": HubMemory(
+    "04": HubMemory(
         (Load(Q3, why="`model`"),),
         30, 256, "`mode_table` and `budget_curve`: 30 problems at once, up to 160 new tokens",
         "activations and the logits of each step"),
-    "04": HubMemory(
+    "05": HubMemory(
         (Load(Q3, "bf16", 2, why="`base`, and the baseline inside `compare_precisions`"),
          Load(Q3, "int8", 2, why="`model8`, and the int8 run inside `compare_precisions`"),
          Load(Q3, "nf4-dq", why="`model4`")),
         24, 256, "`compare_precisions(eval_n=24)`, up to 160 new tokens",
         "activations; bitsandbytes' dequantization buffers; the nano model loaded for the GGUF section"),
-    "05": HubMemory(
+    "06": HubMemory(
         (Load(Q3, lora=LoRA(8, ALL7), why="`model`, trained by `trainer`, which keeps its AdamW state"),
          Load(Q3, why="`pristine`, the copy `fresh()` deep-copies"),
          Load(Q3, lora=LoRA(8, QV), why="`qv_trainer.model`"),
@@ -97,17 +97,17 @@ HUB_MEMORY: dict[str, HubMemory] = {
          Load(Q3, "nf4", lora=LoRA(4, ALL7, optimizer=False), why="`probe`, the last gradient probe")),
         100, 256, "`measure()`: 100 doubling questions in one batch, up to 160 new tokens",
         "training activations (batch 8 x up to 256 tokens, no activation checkpointing; eval batch 32), which "
-        "notebook 05 measures on a GPU with `torch.cuda.max_memory_allocated()`"),
-    "06": HubMemory(
+        "notebook 06 measures on a GPU with `torch.cuda.max_memory_allocated()`"),
+    "07": HubMemory(
         (Load(Q3, "bf16", 2, why="`model`, and one more copy at a time: `second`, `broken`, `eager`"),),
         8, 128, "`batch_of_8()`, 32 new tokens",
         "activations; `torch.compile` workspaces of the static-cache run"),
-    "07": HubMemory(
+    "08": HubMemory(
         (Load(Q3, "bf16", 2, why="`model` in the notebook, and the `transformers serve` process"),),
         8, 128, "8 requests batched in the notebook, up to 40 new tokens",
         "the server's paged KV cache (transformers serve sizes it from the free GPU memory), its own CUDA "
         "context, and vLLM (section 5 reserves a share of the GPU: `gpu_memory_utilization`)"),
-    "08": HubMemory(
+    "09": HubMemory(
         (Load(Q3, "bf16", 2, why="`model` in the kernel, and one server at a time: `transformers serve` in bf16; "
                                  "llama.cpp (as pip builds it) and ONNX Runtime (exported with `-e cpu`) run on the CPU"),),
         8, 256, "`runtimes.reference()`: the 8 held-out questions in one batch, up to 160 new tokens",
@@ -115,7 +115,7 @@ HUB_MEMORY: dict[str, HubMemory] = {
         "`gpu_memory_utilization` share of the GPU, 0.92 by default in vllm 0.32, while the kernel holds `model`); "
         "the servers' own KV caches (transformers serve sizes its paged cache from the free GPU memory) and CUDA "
         "contexts; activations"),
-    "09": HubMemory(
+    "10": HubMemory(
         (Load(Q3, "bf16", 2, why="`model` in the kernel, and the `transformers serve` process (sections 8-9); "
                                  "llama.cpp (as pip builds it) runs on the CPU"),),
         16, 576, "`structured.compare()` (section 11): 16 questions in one batch, a prompt of under 64 tokens and up "

@@ -32,35 +32,35 @@ OUTCOMES: tuple[Outcome, ...] = (
     Outcome("explain the family's architecture advantages",
             (Delivery("01", (1, 2, 4), "design principles, one decoder at every size, GQA, tied embeddings, "
                                       "MoE active vs total parameters"),
-             Delivery("03", (1, 2), "hybrid thinking: one model, two modes")),
+             Delivery("04", (1, 2), "hybrid thinking: one model, two modes")),
             (("01", "non_embedding_params"), ("01", "kv_cache_gb"))),
     Outcome("choose a variant for requirements and resources",
             (Delivery("01", (5, 8), "what fits which GPU; the selection guide as a function"),
-             Delivery("04", (6,), "which model fits which GPU at which precision")),
-            (("01", "largest_t4_model"), ("04", "largest_nf4_fit"))),
+             Delivery("05", (6,), "which model fits which GPU at which precision")),
+            (("01", "largest_t4_model"), ("05", "largest_nf4_fit"))),
     Outcome("deploy with optimized configurations",
-            (Delivery("07", (1, 2, 3, 4, 5, 6, 7), "batching, an async service, `transformers serve`, the same "
+            (Delivery("08", (1, 2, 3, 4, 5, 6, 7), "batching, an async service, `transformers serve`, the same "
                                                   "load test on llama.cpp or vLLM, rate limits, guardrails"),
-             Delivery("08", (2, 3, 4, 5, 6, 8), "the chapter's platforms: one command for every server, llama.cpp "
+             Delivery("09", (2, 3, 4, 5, 6, 8), "the chapter's platforms: one command for every server, llama.cpp "
                                               "on GGUF, an Ollama Modelfile, ONNX Runtime, vLLM; the vLLM sample "
                                               "fixed"),
              Delivery("02", (4, 7, 9), "`generation_config`, recommended sampling, batching"),
-             Delivery("06", (5,), "optimizations measured side by side")),
-            (("02", "non_thinking_sampling"), ("02", "batch_answers"), ("07", "bucket_decisions"),
-             ("07", "prompt_tokens"), ("08", "modelfile"), ("08", "engine_choice"))),
+             Delivery("07", (5,), "optimizations measured side by side")),
+            (("02", "non_thinking_sampling"), ("02", "batch_answers"), ("08", "bucket_decisions"),
+             ("08", "prompt_tokens"), ("09", "modelfile"), ("09", "engine_choice"))),
     Outcome("apply quantization and optimization",
-            (Delivery("04", (1, 2, 3, 4, 5, 8), "bitsandbytes int8 / NF4 / double quant, GGUF, measured"),
-             Delivery("05", (6,), "QLoRA on a 4-bit base"),
-             Delivery("06", (5, 6), "KV cache, SDPA, static cache, batching; the no-op calls"),
-             Delivery("08", (3, 5), "GGUF BF16 / Q8_0 / Q4_K_M by llama.cpp's converter and what each file holds; "
+            (Delivery("05", (1, 2, 3, 4, 5, 8), "bitsandbytes int8 / NF4 / double quant, GGUF, measured"),
+             Delivery("06", (6,), "QLoRA on a 4-bit base"),
+             Delivery("07", (5, 6), "KV cache, SDPA, static cache, batching; the no-op calls"),
+             Delivery("09", (3, 5), "GGUF BF16 / Q8_0 / Q4_K_M by llama.cpp's converter and what each file holds; "
                                     "ONNX int8")),
-            (("04", "nf4_config"), ("04", "embedding_share"), ("05", "trainable_params"), ("08", "q4_fallbacks"))),
+            (("05", "nf4_config"), ("05", "embedding_share"), ("06", "trainable_params"), ("09", "q4_fallbacks"))),
     Outcome("weigh size, performance and capability",
             (Delivery("01", (4, 5, 6, 7), "size, memory, tokens per language, benchmark claims"),
-             Delivery("03", (6, 7), "what thinking buys per level; budgets"),
-             Delivery("04", (4,), "memory, speed and quality in one run"),
-             Delivery("06", (2, 4), "latency percentiles; the roofline"),
-             Delivery("08", (7,), "engines side by side: agreement, accuracy, speed, concurrency, start-up, "
+             Delivery("04", (6, 7), "what thinking buys per level; budgets"),
+             Delivery("05", (4,), "memory, speed and quality in one run"),
+             Delivery("07", (2, 4), "latency percentiles; the roofline"),
+             Delivery("09", (7,), "engines side by side: agreement, accuracy, speed, concurrency, start-up, "
                                   "memory")),
-            (("01", "tokens_per_char"), ("06", "p95_latency"), ("06", "ceiling_l4"))),
+            (("01", "tokens_per_char"), ("07", "p95_latency"), ("07", "ceiling_l4"))),
 )

@@ -13,7 +13,7 @@ docstring and where it is used:
 * otherwise the labkit modules that import it (plumbing under another module).
 
 Each module's docstring ends with the same fact as one line (d2l's "Defined in" habit), written by
-``--write``: ``Used in notebooks 02, 03.`` or ``Used by labkit.models, labkit.profile.``.
+``--write``: ``Used in notebooks 02, 04.`` or ``Used by labkit.models, labkit.profile.``.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ Conventions:
   (QwenLM/Qwen3 docs/source/deployment/vllm.md).
 * ``released`` is the ISO date of the official announcement (repo news or blog).
 
-Used in notebooks 01, 02, 03.
+Used in notebooks 01, 02, 04.
 """
 from __future__ import annotations
 

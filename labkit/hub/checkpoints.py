@@ -5,7 +5,7 @@ hub profile.  ``python -m labkit.hub.download`` fetches exactly these, ``tools/c
 their GPU memory from them, and :mod:`labkit.hub.standins` builds a tiny random checkpoint of each for
 the tests.  Where a checkpoint is on this machine: :mod:`labkit.hub.lookup`.
 
-Used by notebooks 00 and 02-09 (through :func:`labkit.load_model`), the download command and the course map.
+Used by notebooks 00 and 02-10 (through :func:`labkit.load_model`), the download command and the course map.
 
 Used by labkit.hub.download, labkit.hub.lookup, labkit.hub.standins, labkit.models, labkit.notebook, labkit.profile.
 """
@@ -54,7 +54,7 @@ class HubModel:
 
 
 COURSE_MODELS: tuple[HubModel, ...] = (
-    HubModel(DEFAULT_MODEL, ("00", "02", "03", "04", "05", "06", "07", "08", "09"),
+    HubModel(DEFAULT_MODEL, ("00", "02", "04", "05", "06", "07", "08", "09", "10"),
              "labkit.load_model() and labkit.resolve_model_id() with no id; 00 loads its tokenizer only; 07 also "
              "serves it (transformers serve, llama.cpp, vLLM); 08 serves and exports it with every engine",
              "Qwen3ForCausalLM", "Qwen3-0.6B", "qwen3", 596_049_920),

@@ -31,7 +31,7 @@ The conversation is kept in the OpenAI message format (assistant ``tool_calls`` 
 ``arguments``, ``role: tool`` messages with ``tool_call_id``), which both a server and the chat template
 take; :class:`LocalModel` turns the JSON arguments back into dicts as ``transformers serve`` does.
 
-Used in notebook 09.
+Used in notebook 10.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LoRA fine-tuning on the course's local data, with the checks and the numbers notebook 05 needs.
+"""LoRA fine-tuning on the course's local data, with the checks and the numbers notebook 06 needs.
 
 * :func:`doubling_rows` / :func:`build_datasets`: the held-out skill of the nano model
   (``Double 47.`` -> ``47 + 47 = 94``, worked in the thinking scratchpad) as a
@@ -16,7 +16,7 @@
   :func:`lora_grads`: the LoRA gradients of one batch as one vector.
 * :func:`greedy_outputs`: greedy new-token ids through :func:`labkit.generate_batch`.
 
-Used in notebook 05.
+Used in notebook 06.
 """
 from __future__ import annotations
 

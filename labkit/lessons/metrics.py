@@ -15,7 +15,7 @@
 * :func:`health_check` really generates one token and times it: a check that does
   not run the model cannot tell that the model is broken.
 
-Used in notebooks 06, 08.
+Used in notebooks 07, 09.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@
 
 On CPU, bitsandbytes >= 0.49 runs int8 and 4-bit layers (slowly: they are made for GPUs).
 
-Used in notebooks 04, 05.
+Used in notebooks 05, 06.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class _DropNotice(logging.Filter):
 
 
 # bitsandbytes logs "MatMul8bitLt: inputs will be cast from torch.float32 to float16" on every int8 matmul
-# of a float32 model (its int8 path works in float16).  Said once in notebook 04.
+# of a float32 model (its int8 path works in float16).  Said once in notebook 05.
 # On CPUs with AVX512-BF16, importing bitsandbytes 0.50 tries to fetch an optional faster 4-bit kernel from
 # the Hugging Face Hub through the ``kernels`` package and, when it cannot, logs "Failed to load CPU
 # gemm_4bit_forward ... `pip install kernels`".  bitsandbytes' own CPU kernels run instead; the course needs
@@ -206,7 +206,7 @@ def keep_4bit_trainable(model: Any) -> int:
     ``generate()`` call), and from then on every forward, in training too, goes through a kernel
     (``gemv_4bit``) that has no backward.  PyTorch warns ("an autograd kernel was not registered
     ... silently incorrect behavior") and the gradients through the 4-bit layers are lost, so QLoRA
-    after any evaluation trains on wrong gradients (notebook 05 measures it).  Turning the
+    after any evaluation trains on wrong gradients (notebook 06 measures it).  Turning the
     layers' ``support_avx512bf16_for_cpu`` flag off keeps the dequantize-and-matmul path, which has
     a backward.  Call it before training; it changes nothing on a GPU.
     """

@@ -19,7 +19,7 @@ Bandwidths of common GPUs are cited data (:data:`BANDWIDTHS`, each with its
 ``source``); the CPU's is *measured* (:func:`measure_cpu_bandwidth`), since no
 datasheet knows what this machine's memory delivers.
 
-Used in notebook 06.
+Used in notebook 07.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@
 A schema llguidance cannot compile (``"not"``, look-around in a ``pattern``, ...) is a
 :class:`~labkit.errors.LabError` that quotes llguidance's reason.
 
-Used in notebook 09.
+Used in notebook 10.
 """
 from __future__ import annotations
 

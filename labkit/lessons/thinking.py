@@ -16,7 +16,7 @@ transformers argument: ``generate()`` rejects unknown keyword arguments.  A
 budget has to be enforced by a logits processor like this one (or by the
 serving engine).
 
-Used in notebook 03.
+Used in notebook 04.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@
 * :func:`qwen3_5_tokenizer` is the real Qwen3.5 tokenizer with its original chat template (from trl)
   and response template set, and :func:`render_forms` renders one conversation in both forms.
 
-Used in notebook 09.
+Used in notebook 10.
 """
 from __future__ import annotations
 

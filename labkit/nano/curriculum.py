@@ -19,14 +19,14 @@ The curriculum is synthetic and generated from a seed:
   model's own skill (n-digit × m-digit products, sums of 3-5 numbers) plus some of its own.  Chat
   turns with tools offered are answered without a call.  Without tools, the mix is the stage-1 curriculum.
 * **held out on purpose**: doubling (``Double 47.`` -> ``47 + 47 = 94``).  The
-  model never saw the instruction; notebook 05 teaches it with LoRA, reusing the
+  model never saw the instruction; notebook 06 teaches it with LoRA, reusing the
   addition it already knows.
 
 Problems are split by a hash of ``(a, op, b)`` (tool problems: of their text): one in five belongs
 to the held-out set and is never used in training.  :func:`labkit.nano.evaluation.evaluate` and
 :func:`labkit.nano.evaluation.evaluate_tools` draw only from it.
 
-Used in notebooks 02, 03, 05, 09.
+Used in notebooks 02, 04, 06, 10.
 """
 from __future__ import annotations
 

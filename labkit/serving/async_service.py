@@ -7,7 +7,7 @@
   ``async for piece in service.stream(messages)``, with concurrent requests and
   optional dynamic batching (requests that arrive together share one left-padded batch).
 
-Used in notebook 07.
+Used in notebook 08.
 """
 from __future__ import annotations
 

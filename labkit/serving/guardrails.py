@@ -11,7 +11,7 @@
 * Logs that keep only salted hashes of user data (:func:`hash_for_log`,
   :func:`log_record`), and how an unsalted one is reversed (:func:`guess_from_hash`).
 
-Used in notebook 07.
+Used in notebook 08.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ and returns a :class:`LoadTestResult`.  Half the requests are streamed by defaul
 or not: a request is *ok* only when it came back with text (an answer, or reasoning) and a
 ``finish_reason``.  An HTTP 200 with an empty stream is counted *empty*, and lost.
 
-Used in notebooks 07, 08.
+Used in notebooks 08, 09.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@
 No server: ONNX Runtime is the engine inside an application (phones, Windows,
 the browser), so the course calls it in-process.
 
-Used in notebook 08.
+Used in notebook 09.
 """
 from __future__ import annotations
 

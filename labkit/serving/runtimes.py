@@ -9,7 +9,7 @@
 * :func:`rss_mb`: the resident memory of a server and its children.
 * :class:`Row` / :func:`table` / :func:`plot`: the side-by-side figures of one run.
 
-Used in notebook 08.
+Used in notebook 09.
 """
 from __future__ import annotations
 

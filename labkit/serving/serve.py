@@ -11,7 +11,7 @@ The model is what the course loads: ``nano`` (the shipped nano model), a folder,
 a Hub id that the cache or ``$QWEN_LABS_MODELS_DIR`` holds (:func:`labkit.models.resolve_model_id`).
 llama.cpp serves a GGUF: a folder is converted first (:func:`labkit.serving.llamacpp.to_gguf`).
 
-Used in notebooks 07, 08, 09 and by the command `python -m labkit.serving`.
+Used in notebooks 08, 09, 10 and by the command `python -m labkit.serving`.
 """
 from __future__ import annotations
 

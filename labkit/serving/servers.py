@@ -23,7 +23,7 @@ Another engine is a frozen dataclass with a ``name`` and a ``command()``.
 Nothing here passes ``trust_remote_code``: Qwen2.5 and Qwen3 are native
 transformers architectures, and ``transformers serve`` runs with ``--no-trust-remote-code``.
 
-Used in notebooks 07, 08.
+Used in notebooks 08, 09.
 """
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def test_configs_keep_the_real_fields_and_shrink_only_shapes(standin_cache):
         assert (text["bos_token_id"], text["eos_token_id"]) == (151643, 151645)
         for field in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
             assert text[field] == standins.TINY[field] < real[field], (model.repo_id, field)
-        if cfg["model_type"] == "qwen3":  # vLLM's CPU attention runs head sizes from 32 up (notebook 08 serves it)
+        if cfg["model_type"] == "qwen3":  # vLLM's CPU attention runs head sizes from 32 up (notebook 09 serves it)
             assert text["head_dim"] == 32
 
 

@@ -211,7 +211,7 @@ def test_exercise_checks_of_notebook_05(nano, capsys):
                     "completion": "21 + 21 = 42<|im_end|>"}
     assert checks.check_doubling_row(hand_written) is False                              # no empty think block
     out = capsys.readouterr().out
-    assert out.count("❌") == 2 and "Hint:" in out and "notebook 05" in out
+    assert out.count("❌") == 2 and "Hint:" in out and "notebook 06" in out
     checks.reset()
 
 

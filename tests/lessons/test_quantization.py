@@ -65,7 +65,7 @@ def test_footprint_adds_up_and_counts_tied_weights_once(fp32):
     assert sum(fp.values()) == model.get_memory_footprint() == quant.total_bytes(model)
     assert "output head (lm_head)" not in fp            # tied: counted with the embedding
     assert fp["embedding"] == model.model.embed_tokens.weight.numel() * 4
-    assert fp["embedding"] / sum(fp.values()) > 0.9      # the lesson of notebook 04
+    assert fp["embedding"] / sum(fp.values()) > 0.9      # the lesson of notebook 05
 
 
 @needs_bnb

@@ -35,7 +35,7 @@ TIMES = OUT / "times.json"
 # its minutes training LoRA adapters, 08 in five server processes (vLLM twice), 09 starts two servers.  papermill
 # (offline) and nbval (hub) execute all three, and running them a third time here would take CI past 40 minutes on
 # 2 cores.  test_what_the_browser_leaves_out_shows_no_widgets keeps this list to notebooks without widgets.
-NOT_IN_BROWSER = {"05_lora_and_qlora.ipynb", "08_runtimes_and_deployment.ipynb", "09_tools_and_structured_output.ipynb"}
+NOT_IN_BROWSER = {"06_lora_and_qlora.ipynb", "09_runtimes_and_deployment.ipynb", "10_tools_and_structured_output.ipynb"}
 COURSE = [p for p in run_notebooks.notebooks() if p.name not in NOT_IN_BROWSER]
 IDS = [str(p.relative_to(ROOT)) for p in COURSE]
 TIMEOUT = 600  # seconds per notebook

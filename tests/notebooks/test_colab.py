@@ -104,7 +104,7 @@ def test_install_cell_installs_the_extras_its_code_needs(path):
 
 
 def test_some_notebook_installs_the_engines():
-    assert any("engines" in course_map.colab_extras(p) for p in NOTEBOOKS), "notebook 08 uses llama.cpp: no match?"
+    assert any("engines" in course_map.colab_extras(p) for p in NOTEBOOKS), "notebook 09 uses llama.cpp: no match?"
 
 
 def colab_requirement() -> Requirement:

@@ -56,7 +56,7 @@ def run(nb: nbformat.NotebookNode, tmp_path: Path, name: str, timeout: int) -> P
 
 def test_the_course_has_widget_cells():
     names = {p.name for p in WITH_WIDGETS}
-    assert {"01_qwen_family.ipynb", "02_chat_and_generation.ipynb"} <= names
+    assert {"01_qwen_family.ipynb", "02_generation_basics.ipynb"} <= names
 
 
 def test_captured_output_widget_cells_do_not_stall(tmp_path):

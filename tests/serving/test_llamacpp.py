@@ -53,7 +53,7 @@ def test_gguf_summary_reads_a_file_written_by_gguf(tmp_path):
 
 @pytest.mark.model
 def test_nano_converts_at_every_type_with_template_and_tokenizer_inside():
-    """Into the shared build/engines cache (notebooks 07 and 08 then reuse the files)."""
+    """Into the shared build/engines cache (notebooks 08 and 09 then reuse the files)."""
     pytest.importorskip("llama_cpp")
     sizes = {}
     for quant in ("BF16", "Q8_0", "Q4_K_M"):

@@ -20,7 +20,7 @@ def test_fp32_export_generates_transformers_greedy_tokens():
     from labkit import load_model
     from labkit.generation import chat
 
-    folder = onnxrt.export(nano_path(), "fp32")  # into the shared build/engines cache (notebook 08 reuses it)
+    folder = onnxrt.export(nano_path(), "fp32")  # into the shared build/engines cache (notebook 09 reuses it)
     assert (folder / "genai_config.json").exists() and not list(folder.parent.glob("*.partial*"))
     names = [name for name, _, _ in onnxrt.large_tensors(folder)]
     assert names == ["lm_head.MatMul.weight"]  # tied: one float32 matrix for embedding and output

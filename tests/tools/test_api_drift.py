@@ -12,16 +12,16 @@ import api_drift
 # Calls the guard must keep resolving: if one goes missing, the guard has gone blind to it (or the
 # notebook was rewritten: then update this list).  (source, callee as written, argument, verdict)
 CANARIES = [
-    ("notebooks/05_lora_and_qlora.ipynb", "TrainingArguments", "evaluation_strategy", "rejected"),  # demonstration
-    ("notebooks/05_lora_and_qlora.ipynb", "SFTTrainer", "max_seq_length", "rejected"),  # demonstration
-    ("notebooks/05_lora_and_qlora.ipynb", "SFTConfig", "activation_checkpointing", "accepted"),  # via **machine
-    ("notebooks/05_lora_and_qlora.ipynb", "LoraTrainer", "processing_class", "accepted"),  # labkit subclass
-    ("notebooks/05_lora_and_qlora.ipynb", "prepare_model_for_kbit_training", "use_gradient_checkpointing",
+    ("notebooks/06_lora_and_qlora.ipynb", "TrainingArguments", "evaluation_strategy", "rejected"),  # demonstration
+    ("notebooks/06_lora_and_qlora.ipynb", "SFTTrainer", "max_seq_length", "rejected"),  # demonstration
+    ("notebooks/06_lora_and_qlora.ipynb", "SFTConfig", "activation_checkpointing", "accepted"),  # via **machine
+    ("notebooks/06_lora_and_qlora.ipynb", "LoraTrainer", "processing_class", "accepted"),  # labkit subclass
+    ("notebooks/06_lora_and_qlora.ipynb", "prepare_model_for_kbit_training", "use_gradient_checkpointing",
      "accepted"),
-    ("notebooks/04_quantized_loading.ipynb", "AutoModelForCausalLM.from_pretrained", "load_in_8bit",
+    ("notebooks/05_quantized_loading.ipynb", "AutoModelForCausalLM.from_pretrained", "load_in_8bit",
      "rejected"),  # demonstration
-    ("notebooks/04_quantized_loading.ipynb", "BitsAndBytesConfig", "bnb_4bit_quant_type", "accepted"),
-    ("solutions/05_lora_and_qlora_solution.ipynb", "SFTConfig", "max_length", "accepted"),
+    ("notebooks/05_quantized_loading.ipynb", "BitsAndBytesConfig", "bnb_4bit_quant_type", "accepted"),
+    ("solutions/06_lora_and_qlora_solution.ipynb", "SFTConfig", "max_length", "accepted"),
     ("labkit/lessons/finetuning.py", "LoraConfig", "target_modules", "accepted"),
     ("labkit/lessons/quantization.py", "BitsAndBytesConfig", "bnb_4bit_use_double_quant", "accepted"),
 ]

@@ -96,14 +96,14 @@ def _times_copy(tmp_path: Path, change) -> Path:
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda e: e.pop("notebooks/03_thinking_mode.ipynb"), "03_thinking_mode.ipynb has no time entry"),
+    (lambda e: e.pop("notebooks/04_thinking_mode.ipynb"), "04_thinking_mode.ipynb has no time entry"),
     (lambda e: e.__setitem__("notebooks/99_gone.ipynb", dict(e["notebooks/00_setup_and_hardware.ipynb"])),
      "notebooks/99_gone.ipynb is listed but no longer exists"),
     (lambda e: e.__setitem__("exercises/99_gone_exercise.ipynb", dict(e["notebooks/00_setup_and_hardware.ipynb"])),
      "exercises/99_gone_exercise.ipynb is listed but no longer exists"),
-    (lambda e: e["notebooks/05_lora_and_qlora.ipynb"].update(status="failed"), "did not run to the end"),
+    (lambda e: e["notebooks/06_lora_and_qlora.ipynb"].update(status="failed"), "did not run to the end"),
     (lambda e: e["notebooks/01_qwen_family.ipynb"].update(seconds="—"), "has no measured seconds"),
-    (lambda e: e["notebooks/02_chat_and_generation.ipynb"].update(profile="hub"), "not offline"),
+    (lambda e: e["notebooks/02_generation_basics.ipynb"].update(profile="hub"), "not offline"),
 ])
 def test_a_missing_extra_or_bad_time_entry_is_refused(tmp_path, capsys, change, message):
     path = _times_copy(tmp_path, change)
@@ -177,9 +177,9 @@ def test_gpu_memory_figures_equal_the_calculator(readme_rows):
         assert shown == pytest.approx(_expected_gb(num), abs=0.005), f"notebook {num}"
         assert A.GPUS[cells[4].split("fits a ")[1].rstrip(")")].memory_gb >= shown
     # one model, nothing else: exactly labkit's own memory_needed_gb
-    spec = mem.HUB_MEMORY["03"]
+    spec = mem.HUB_MEMORY["04"]
     assert len(spec.loads) == 1 and spec.loads[0].precision == "bf16" and not spec.loads[0].lora
-    assert _gb(readme_rows["03"][4]) == pytest.approx(
+    assert _gb(readme_rows["04"][4]) == pytest.approx(
         A.memory_needed_gb("Qwen3-0.6B", "bf16", context=spec.kv_tokens, batch=spec.kv_batch), abs=0.005)
     assert mem.allowance_gb() == 1.0
 
@@ -287,9 +287,9 @@ def test_a_committed_gpu_record_shows_measured_peaks_beside_the_computed(tmp_pat
     record = tmp_path / "gpu_notebooks.json"
     record.write_text(json.dumps({"gpu": "NVIDIA L4", "device": "CUDA: NVIDIA L4 (22.0 GiB)", "versions": {},
                                   "notebooks": {
-                                      "notebooks/02_chat_and_generation.ipynb": {"status": "ok", "peak_gpu_bytes": 7_654_321_000},
-                                      "notebooks/05_lora_and_qlora.ipynb": {"status": "failed", "peak_gpu_bytes": 2_000_000_000},
-                                      "solutions/03_thinking_mode_solution.ipynb": {"status": "ok", "peak_gpu_bytes": 9}}}))
+                                      "notebooks/02_generation_basics.ipynb": {"status": "ok", "peak_gpu_bytes": 7_654_321_000},
+                                      "notebooks/06_lora_and_qlora.ipynb": {"status": "failed", "peak_gpu_bytes": 2_000_000_000},
+                                      "solutions/04_thinking_mode_solution.ipynb": {"status": "ok", "peak_gpu_bytes": 9}}}))
     assert cm.measured_peaks(record) == {"02": "measured 7.65 GB on NVIDIA L4"}
     assert cm.measured_peaks(tmp_path / "none.json") == {}
     readme, plain = cm.render_readme(cm.TIMES, gpu_record=record), cm.render_readme(cm.TIMES, gpu_record=tmp_path / "x")
@@ -336,5 +336,5 @@ def test_colab_extras_follow_the_code_cells(tmp_path, codes, extras):
 
 
 def test_notebook_08_installs_the_engines():
-    assert cm.colab_extras(ROOT / "notebooks" / "08_runtimes_and_deployment.ipynb") == ("colab", "engines")
-    assert cm.colab_extras(ROOT / "notebooks" / "03_thinking_mode.ipynb") == ("colab",)
+    assert cm.colab_extras(ROOT / "notebooks" / "09_runtimes_and_deployment.ipynb") == ("colab", "engines")
+    assert cm.colab_extras(ROOT / "notebooks" / "04_thinking_mode.ipynb") == ("colab",)

@@ -39,14 +39,14 @@ def test_the_map_lists_every_module_with_its_notebooks():
         if name != "labkit":
             assert f"`{name}`" in text, name
     row = next(line for line in text.splitlines() if line.startswith("| [`labkit.lessons.thinking`]"))
-    assert row.endswith("| in notebook 03 |")   # the thinking lesson's helpers, used in 03 only
+    assert row.endswith("| in notebook 04 |")   # the thinking lesson's helpers, used in 03 only
 
 
 def test_a_stale_used_line_is_found(tmp_path, monkeypatch):
     fake = tmp_path / "labkit"
     fake.mkdir()
     (fake / "__init__.py").write_text('"""front door."""\nfrom labkit.thing import go\n')
-    (fake / "thing.py").write_text('"""A thing.\n\nUsed in notebook 09.\n"""\n\ndef go():\n    pass\n')
+    (fake / "thing.py").write_text('"""A thing.\n\nUsed in notebook 10.\n"""\n\ndef go():\n    pass\n')
     nb = tmp_path / "notebooks"
     nb.mkdir()
     cells = [{"cell_type": "code", "source": ["import labkit\n", "labkit.go()"], "metadata": {}, "outputs": []}]
@@ -56,8 +56,8 @@ def test_a_stale_used_line_is_found(tmp_path, monkeypatch):
     monkeypatch.setattr(labkit_map, "README", fake / "README.md")
     assert labkit_map.main(["--check"]) == 1
     assert labkit_map.main(["--write"]) == 0
-    assert "Used in notebook 03.\n" in (fake / "thing.py").read_text()
-    assert "Used in notebook 09" not in (fake / "thing.py").read_text()
+    assert "Used in notebook 04.\n" in (fake / "thing.py").read_text()
+    assert "Used in notebook 10" not in (fake / "thing.py").read_text()
     assert labkit_map.main(["--check"]) == 0
 
 
