@@ -6,7 +6,7 @@ that names the cause and the fix.  In a notebook, :func:`labkit.errors.short_tra
 stack trace from deep inside transformers: still a real error of the cell, so Jupyter,
 papermill and nbclient report ``LabError: <message>`` and stop there.
 
-Used in notebooks 01, 06, 08, 09, 10.
+Used in notebook 08.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ thinking split reaches them all:
   :func:`chat` is a batch of one.  ``labkit.nano.evaluation.evaluate``, ``labkit.lessons.finetuning.greedy_outputs``
   and the chat widget all generate through them.
 
-Used in notebooks 02, 04, 07, 08, 10.
+Used in notebooks 03, 04, 08.
 """
 from __future__ import annotations
 

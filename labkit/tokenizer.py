@@ -12,7 +12,7 @@ The build takes a few seconds; the result is saved in the cache directory and
 later loads come from disk.  ``AutoTokenizer.from_pretrained(path)`` loads the
 saved directory like any Hub tokenizer.
 
-Used in notebooks 00, 01, 02, 04, 08.
+Used in notebooks 00, 01, 03, 04, 08.
 """
 from __future__ import annotations
 

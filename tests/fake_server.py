@@ -62,9 +62,12 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def _event(self, obj) -> None:
+        def _event(self, obj, send: bool = True) -> bytes:
             data = obj if isinstance(obj, str) else json.dumps(obj)
-            self.wfile.write(f"data: {data}\n\n".encode())
+            event = f"data: {data}\n\n".encode()
+            if send:
+                self.wfile.write(event)
+            return event
 
         def _stream(self, body: dict, words: list[str]) -> None:
             self.send_response(200)
@@ -79,9 +82,10 @@ def main() -> None:
             sizes = [int(n) for n in args.bursts.split(",")] if args.bursts else [1] * len(words)
             at = 0
             for size in sizes:
-                for word in words[at:at + size]:
-                    self._event({**chunk, "choices": [{"index": 0, "delta": {"content": word + " "},
-                                                       "finish_reason": None}]})
+                burst = b"".join(self._event({**chunk, "choices": [{"index": 0, "delta": {"content": word + " "},
+                                                                       "finish_reason": None}]}, send=False)
+                                 for word in words[at:at + size])
+                self.wfile.write(burst)   # one write a burst: its chunks reach the client together
                 self.wfile.flush()
                 at += size
                 if at < len(words):

@@ -68,60 +68,72 @@ VL = checkpoints.get("Qwen/Qwen2.5-VL-3B-Instruct").repo_id
 
 NO_MODEL: dict[str, str] = {
     "00": "no model: only Qwen3-0.6B's tokenizer is downloaded; runs on CPU",
-    "01": "no weights: every model is built on the meta device; runs on CPU",
+    "01": "no weights: every model is built on the meta device; under the hub profile only Qwen3-0.6B's config.json "
+          "and tokenizer are downloaded; runs on CPU",
 }
 
 HUB_MEMORY: dict[str, HubMemory] = {
     "02": HubMemory(
+        (Load(Q3, why="`model`, loaded in section 1 with `AutoModelForCausalLM.from_pretrained`"),),
+        1, 534, "section 4's streamed reply: one sequence, a 22-token prompt and up to 512 new tokens",
+        "activations and the logits of each step"),
+    "03": HubMemory(
         (Load(Q3, why="`model` from `labkit.load_model()`"),
-         Load(VL,
-              why="`vl_model`, section 10; Coder-1.5B and Math-1.5B come before it one at a time and are freed")),
-        20, 256, "20 questions at once, up to 160 new tokens",
-        "activations, the logits of each step, the image's visual tokens, the CUDA context beyond the allowance"),
+         Load(VL, why="`vl_model`, section 5; Coder-1.5B and Math-1.5B come before it one at a time in `hub_chat` "
+                      "and are freed")),
+        8, 96, "section 4: 8 conversations in one batch, prompts of up to 32 tokens and up to 64 new ones",
+        "activations, the logits of each step, the image's visual tokens and the VL model's own KV cache, the CUDA "
+        "context beyond the allowance"),
     "04": HubMemory(
-        (Load(Q3, why="`model`"),),
-        30, 256, "`mode_table` and `budget_curve`: 30 problems at once, up to 160 new tokens",
+        (Load(Q3, why="`model` from `labkit.load_model()`"),),
+        32, 2074, "section 6's `thinking.mode_table`: 32 problems (8 per level) in one batch, prompts of up to 26 "
+                  "tokens and up to 2,048 new ones (`THINK_TOKENS`)",
         "activations and the logits of each step"),
     "05": HubMemory(
-        (Load(Q3, "bf16", 2, why="`base`, and the baseline inside `compare_precisions`"),
-         Load(Q3, "int8", 2, why="`model8`, and the int8 run inside `compare_precisions`"),
-         Load(Q3, "nf4-dq", why="`model4`")),
-        24, 256, "`compare_precisions(eval_n=24)`, up to 160 new tokens",
-        "activations; bitsandbytes' dequantization buffers; the nano model loaded for the GGUF section"),
+        (Load(Q3, "bf16", 2, why="`models['float32']`: section 1's full-shape random-weight Qwen3-0.6B in float32, "
+                                "twice its bf16 bytes"),
+         Load(Q3, "bf16", why="`models['bfloat16']` (fp16 on a T4)"),
+         Load(Q3, "int8", why="`models['int8']`"),
+         Load(Q3, "nf4-dq", why="`models['nf4 + double quant']`; all four are freed before section 3, which holds "
+                               "at most two copies")),
+        48, 67, "section 3's `compare_precisions(eval_n=48)`: 48 problems in one batch, prompts of up to 27 tokens and "
+                "up to 40 new ones (after section 1's models are freed)",
+        "activations; bitsandbytes' dequantization buffers"),
     "06": HubMemory(
-        (Load(Q3, lora=LoRA(8, ALL7), why="`model`, trained by `trainer`, which keeps its AdamW state"),
-         Load(Q3, why="`pristine`, the copy `fresh()` deep-copies"),
-         Load(Q3, lora=LoRA(8, QV), why="`qv_trainer.model`"),
-         Load(Q3, why="`reloaded`, merged"),
-         Load(Q3, "nf4", lora=LoRA(8, ALL7), fp32_upcast=True, why="`base4`, trained by `q_trainer`: QLoRA"),
-         Load(Q3, "nf4", lora=LoRA(4, ALL7, optimizer=False), why="`probe`, the last gradient probe")),
-        100, 256, "`measure()`: 100 doubling questions in one batch, up to 160 new tokens",
-        "training activations (batch 8 x up to 256 tokens, no activation checkpointing; eval batch 32), which "
-        "notebook 06 measures on a GPU with `torch.cuda.max_memory_allocated()`"),
+        (Load(Q3, why="`model`, never trained"),
+         Load(Q3, lora=LoRA(8, ALL7), why="`stock.model`: one step of the stock SFTTrainer, with its AdamW state"),
+         Load(Q3, lora=LoRA(8, ALL7), why="`trainer.model`, trained for STEPS steps, with its AdamW state"),
+         Load(Q3, why="`reloaded` / `merged`: base + the saved adapter, merged in place"),
+         Load(Q3, "nf4-dq", lora=LoRA(8, ALL7), fp32_upcast=True, why="`base4`, trained by `q_trainer`: QLoRA")),
+        50, 256, "`scores()`: 50 held-out questions in one batch (`N_DOUBLE`), up to 160 new tokens",
+        "training activations (batch 8 x up to 256 tokens, no activation checkpointing; eval batch 32); the "
+        "gradient probe of section 9 runs on a CPU only"),
     "07": HubMemory(
-        (Load(Q3, "bf16", 2, why="`model`, and one more copy at a time: `second`, `broken`, `eager`"),),
-        8, 128, "`batch_of_8()`, 32 new tokens",
-        "activations; `torch.compile` workspaces of the static-cache run"),
+        (Load(Q3, "bf16", why="`model` (the health check corrupts and restores its final norm: no second copy)"),),
+        8, 87, "section 8: `generate_on_gpu(batch=8)`, a 23-token prompt + 64 new tokens",
+        "activations; `torch.compile` workspaces of the static-cache run; the full-shape random Qwen3-0.6B of "
+        "sections 5-7 sits in CPU RAM (2.4 GB, float32), not on the GPU"),
     "08": HubMemory(
-        (Load(Q3, "bf16", 2, why="`model` in the notebook, and the `transformers serve` process"),),
-        8, 128, "8 requests batched in the notebook, up to 40 new tokens",
-        "the server's paged KV cache (transformers serve sizes it from the free GPU memory), its own CUDA "
-        "context, and vLLM (section 5 reserves a share of the GPU: `gpu_memory_utilization`)"),
+        (Load(Q3, "bf16", 2, why="`model` in the notebook, and one `transformers serve` process at a time (section 3's "
+                                 "by hand, then section 6's through labkit)"),),
+        8, 128, "8 requests batched in the notebook (sections 1-2), up to 40 new tokens",
+        "the server's paged KV cache (transformers serve sizes it from the free GPU memory) and its own CUDA context; "
+        "vLLM only when `LOAD_TEST_ENGINE = \"vllm\"` (section 6 starts it with a share of the GPU: "
+        "`gpu_memory_utilization`)"),
     "09": HubMemory(
-        (Load(Q3, "bf16", 2, why="`model` in the kernel, and one server at a time: `transformers serve` in bf16; "
-                                 "llama.cpp (as pip builds it) and ONNX Runtime (exported with `-e cpu`) run on the CPU"),),
+        (Load(Q3, "bf16", why="`model` in the kernel; llama.cpp (as pip builds it) and ONNX Runtime (exported with "
+                              "`-e cpu`) run on the CPU"),),
         8, 256, "`runtimes.reference()`: the 8 held-out questions in one batch, up to 160 new tokens",
-        "vLLM (section 6's server and section 8's sample each start an engine that reserves its "
-        "`gpu_memory_utilization` share of the GPU, 0.92 by default in vllm 0.32, while the kernel holds `model`); "
-        "the servers' own KV caches (transformers serve sizes its paged cache from the free GPU memory) and CUDA "
-        "contexts; activations"),
+        "vLLM (section 1 launches it with `--gpu-memory-utilization` 0.9 x the share `model` leaves free, so it takes "
+        "most of the rest of the GPU); the CUDA context; activations"),
     "10": HubMemory(
-        (Load(Q3, "bf16", 2, why="`model` in the kernel, and the `transformers serve` process (sections 8-9); "
-                                 "llama.cpp (as pip builds it) runs on the CPU"),),
-        16, 576, "`structured.compare()` (section 11): 16 questions in one batch, a prompt of under 64 tokens and up "
-                  "to 512 new ones",
-        "the server's paged KV cache (transformers serve sizes it from the free GPU memory) and its CUDA context; "
-        "activations"),
+        (Load(Q3, "bf16", 2, why="`model` in the kernel, and the `transformers serve` process of section 8 (stopped "
+                                 "at the end of that section)"),),
+        20, 2304, "section 5's `agent.run_batch`: 20 questions in one batch, the second round of replies (a prompt of "
+                  "up to 214 tokens with the tool, the first reply of up to 1024 tokens kept with its thinking, the "
+                  "tool's result, up to 1024 new tokens)",
+        "a third or fourth round for a question the model calls on again (up to 1024 tokens more each); the server's "
+        "paged KV cache (transformers serve sizes it from the free GPU memory) and its CUDA context; activations"),
 }
 
 

@@ -1,9 +1,10 @@
-"""Answer keys of exercise 02 (chat and generation): its check functions and the data they check against.
+"""Answer keys of exercise 02 (generation basics): its check functions and the data they check against.
 
 Used in notebook 02.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from labkit.checks.grader import course_model, exercise
@@ -11,29 +12,50 @@ from labkit.family.facts import SAMPLING
 from labkit.generation import chat
 
 QUESTION_02 = "What is 12 + 30?"
-PROBS_02 = [0.5, 0.2, 0.15, 0.1, 0.05]  # a toy next-token distribution (5 tokens)
-TOP_P_02 = 0.8
-CONVS_02 = [[{"role": "user", "content": "What is 7 + 5?"}],
-            [{"role": "user", "content": "What is 23 + 45?"}],
-            [{"role": "user", "content": "What is 6 × 3?"}]]
+# Task 2: the scores of a toy 8-token vocabulary, and the sampling settings to apply to them.
+LOGITS_02 = [3.2, 2.9, 2.1, 1.7, 1.2, 0.4, -0.3, -1.5]
+TEMPERATURE_02 = 1.5
+TOP_P_02 = 0.87
+# Task 3: the question streamed (thinking on, the template's default), greedy, at most this many new tokens.
+STREAM_QUESTION_02 = "What is 4827 + 3979?"
+STREAM_TOKENS_02 = 160
 
 
-def _top_p_kept(probs: list[float], top_p: float) -> int:
+def _kept_after(logits: list[float], temperature: float, top_p: float) -> int:
+    """How many tokens keep a finite score after transformers' temperature and top-p warpers."""
     import torch
-    from transformers.generation import TopPLogitsWarper
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
-    scores = torch.log(torch.tensor([probs]))
-    return int(torch.isfinite(TopPLogitsWarper(top_p)(torch.zeros(1, 1, dtype=torch.long), scores)).sum())
+    procs = LogitsProcessorList([TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p=top_p)])
+    scores = procs(torch.zeros(1, 1, dtype=torch.long), torch.tensor([logits]))
+    return int(torch.isfinite(scores).sum())
 
 
-def _greedy_answers(conversations: list, thinking: bool) -> list[str]:
+def _greedy_answer(question: str) -> str:
+    """The greedy reply's new tokens (thinking off, at most 40), decoded without special tokens."""
     model, tok = course_model()
-    return [chat(model, tok, c, thinking=thinking, do_sample=False, max_new_tokens=40).answer for c in conversations]
+    reply = chat(model, tok, [{"role": "user", "content": question}], thinking=False, do_sample=False,
+                 max_new_tokens=40)
+    return tok.decode(reply.ids, skip_special_tokens=True)
 
 
 def _is_new_text_only(text: Any) -> bool:
-    want = _greedy_answers([[{"role": "user", "content": QUESTION_02}]], thinking=False)[0]
-    return isinstance(text, str) and QUESTION_02 not in text and text.strip() == want.strip()
+    return isinstance(text, str) and QUESTION_02 not in text and text.strip() == _greedy_answer(QUESTION_02).strip()
+
+
+@lru_cache(maxsize=1)
+def _streamed_text() -> str:
+    """What the streamer of task 3 must hand over in all: the greedy reply's new tokens, decoded."""
+    model, tok = course_model()
+    inputs = tok.apply_chat_template([{"role": "user", "content": STREAM_QUESTION_02}], add_generation_prompt=True,
+                                     return_tensors="pt").to(model.device)
+    out = model.generate(**inputs, max_new_tokens=STREAM_TOKENS_02, do_sample=False)
+    return tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def _chunks_ok(chunks: Any) -> bool:
+    return (isinstance(chunks, list) and all(isinstance(c, str) for c in chunks)
+            and sum(1 for c in chunks if c) >= 2 and "".join(chunks).strip() == _streamed_text().strip())
 
 
 def _sampling_kwargs_ok(kw: Any) -> bool:
@@ -43,34 +65,31 @@ def _sampling_kwargs_ok(kw: Any) -> bool:
             and kw.get("min_p", 0.0) == want["min_p"])
 
 
-def _batch_answers_ok(answers: Any) -> bool:
-    return (isinstance(answers, list) and len(answers) == len(CONVS_02)
-            and all(isinstance(a, str) for a in answers) and answers == _greedy_answers(CONVS_02, thinking=False))
-
-
 check_new_tokens_only = exercise(
     "new_tokens_only", predicate=_is_new_text_only,
     expects=f"the reply text only (a str: what the model wrote after the prompt, without {QUESTION_02!r})",
     hint="slice the generated ids after the prompt: output_ids[0, inputs['input_ids'].shape[1]:], then decode "
          "with skip_special_tokens=True",
-    where="notebook 02, section 2 'Decode only the new tokens'")
+    where="notebook 02, section 1 'Quick start'")
 check_top_p_kept = exercise(
-    "top_p_kept", lambda: _top_p_kept(PROBS_02, TOP_P_02),
-    expects="the number of tokens top-p keeps (an int)",
-    hint="sort the probabilities, add them up from the largest; top-p keeps tokens until the sum reaches top_p "
-         "(or apply transformers.generation.TopPLogitsWarper to the log-probabilities and count finite scores)",
-    where="notebook 02, section 6 'Sampling: the next-token distribution'")
+    "top_p_kept", lambda: _kept_after(LOGITS_02, TEMPERATURE_02, TOP_P_02),
+    expects="the number of tokens that keep a finite score (an int)",
+    hint="LogitsProcessorList([TemperatureLogitsWarper(TEMPERATURE), TopPLogitsWarper(top_p=TOP_P)]) applied to "
+         "(input_ids, torch.tensor([LOGITS])), then count torch.isfinite(scores); the temperature comes first, and "
+         "it changes what top-p keeps",
+    where="notebook 02, section 5 'From logits to the next token'")
+check_streamed_chunks = exercise(
+    "streamed_chunks", predicate=_chunks_ok,
+    expects=f"a list of the str chunks a TextIteratorStreamer handed over (at least 2 with text) that join into the "
+            f"greedy reply to {STREAM_QUESTION_02!r}",
+    hint="TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True); run model.generate(**inputs, "
+         "streamer=streamer, max_new_tokens=MAX_NEW_TOKENS, do_sample=False) in a Thread, then append each chunk "
+         "of `for chunk in streamer` to the list",
+    where="notebook 02, section 4 'Streaming'")
 check_non_thinking_sampling = exercise(
     "non_thinking_sampling", predicate=_sampling_kwargs_ok,
     expects="a dict of generate() arguments: do_sample=True and the temperature, top_p, top_k of "
             "labkit.family.facts.SAMPLING['non_thinking']",
-    hint="read labkit.family.facts.SAMPLING['non_thinking'] (its .generate_kwargs() builds the dict); do_sample must be "
-         "True or the other settings are ignored",
-    where="notebook 02, section 7 'Recommended settings per mode'")
-check_batch_answers = exercise(
-    "batch_answers", predicate=_batch_answers_ok,
-    expects=f"a list of {len(CONVS_02)} answer strings, one per conversation, in order, equal to the greedy "
-            "one-by-one answers (thinking off)",
-    hint="labkit.generate_batch(model, tok, CONVS, thinking=False, do_sample=False, max_new_tokens=40) returns "
-         "Replies; keep each reply's .answer",
-    where="notebook 02, section 9 'Batch generation done right'")
+    hint="read the fields of labkit.family.facts.SAMPLING['non_thinking'] (temperature, top_p, top_k, min_p); "
+         "do_sample must be True or the other settings are ignored",
+    where="notebook 02, section 6 'Recommended sampling per mode'")

@@ -23,7 +23,7 @@ Conventions:
   (QwenLM/Qwen3 docs/source/deployment/vllm.md).
 * ``released`` is the ISO date of the official announcement (repo news or blog).
 
-Used in notebooks 01, 02, 04.
+Used in notebooks 01, 02, 04, 09.
 """
 from __future__ import annotations
 
@@ -55,8 +55,8 @@ QWEN3_REPORT = "Qwen3 Technical Report, arXiv:2505.09388v1 (https://arxiv.org/ab
 QWEN35_README = "QwenLM/Qwen3.5@1e925997c7202d8d8a79b196c32652e4a31cb38e README.md"
 QWEN35_README_FIRST = "QwenLM/Qwen3.5@6118ea6191cf519c2f4e93d84958ed2c5c310827 README.md"
 QWEN35_README_LATER = ("QwenLM/Qwen3.5 README.md, a revision later than 1e92599 that announces Qwen3.5 "
-                       "small sizes and Qwen3.6 (via a stored copy; the fact-check report saw the "
-                       "2026-03-02 entry at QwenLM/Qwen3.5@7e103ae)")
+                       "small sizes and Qwen3.6 (via a stored copy; the 2026-03-02 entry was also "
+                       "read at QwenLM/Qwen3.5@7e103ae)")
 QWEN38_README_COPY = ("README of github.com/QwenLM/Qwen3.8, seen only as a third-party copy "
                       "(not read in the official repository)")
 
@@ -189,14 +189,14 @@ GENERATIONS: dict[str, Generation] = {g.key: g for g in [
                ("Qwen3.6-35B-A3B (2026-04-16) and Qwen3.6-27B (2026-04-22)",
                 "agentic coding; thinking preserved across turns"),
                QWEN35_README_LATER, verified=False,
-               note="Dates read only in a stored copy of the README revision; the fact-check "
-                    "report had secondary sources only (mid-April 2026)."),
+               note="Dates read only in a stored copy of the README revision; otherwise only "
+                    "secondary sources (mid-April 2026)."),
     Generation("3.8", "Qwen3.8", "2026-08-12",
                ("Qwen3.8-2.4T-A95B (2026-08-12) and Qwen3.8-27B (2026-08-14)",
                 "reasoning_effort and preserve_thinking controls"),
                QWEN38_README_COPY, verified=False,
                note="Only a third-party copy of the README; TRL 1.16 ships a Qwen3.8 chat template "
-                    "(fact-check report E6). Treat as unverified."),
+                    "(trl/chat_templates). Treat as unverified."),
 ]}
 
 # ---------------------------------------------------------------------------------------
@@ -359,8 +359,8 @@ RELEASES: tuple[ModelRelease, ...] = (
                          ("Qwen3.5-27B", 27.0, None, "dense"))),
     *(_R("3.5", f"Qwen3.5-{s}B", float(s), None, "dense", "2026-03-02", None, None, 201, _A2,
          QWEN35_README_LATER,
-         _NOMINAL + " Qwen3.5 <=2B ship a template with thinking off by default (TRL template "
-         "README, fact-check report E6).")
+         _NOMINAL + " Qwen3.5 <=2B ship a template with thinking off by default (TRL 1.16's "
+         "trl/chat_templates/README.md).")
       for s in (9, 4, 2, 0.8)),
     # -- Qwen3.6 --------------------------------------------------------------------------
     _R("3.6", "Qwen3.6-35B-A3B", 35.0, 3.0, "moe", "2026-04-16", None, None, None, _A2,
@@ -368,7 +368,7 @@ RELEASES: tuple[ModelRelease, ...] = (
     _R("3.6", "Qwen3.6-27B", 27.0, None, "dense", "2026-04-22", 1010000, None, None, _A2,
        QWEN35_README_LATER,
        _NOMINAL + " Date from a stored README copy only; '262,144 natively, extensible to "
-       "1,010,000' from model-card copies (fact-check report E6, secondary).",
+       "1,010,000' from model-card copies (secondary).",
        native_context_tokens=262144, verified=False),
     # -- Qwen3.8 (unverified) -------------------------------------------------------------
     _R("3.8", "Qwen3.8-2.4T-A95B", 2400.0, 95.0, "moe", "2026-08-12", None, None, None,
@@ -439,7 +439,7 @@ SAMPLING: dict[str, SamplingPreset] = {
 }
 PRESENCE_PENALTY_RANGE: tuple[float, float] = (0.0, 2.0)
 SAMPLING_SOURCE = (f"{_card('Qwen3-8B')} 'Best Practices'; QwenLM/Qwen3 "
-                   "docs/source/getting_started/quickstart.md (fact-check report E1)")
+                   "docs/source/getting_started/quickstart.md")
 SAMPLING_NOTE = (
     "Thinking mode: Temperature=0.6, TopP=0.95, TopK=20, MinP=0 ('the default setting in "
     "generation_config.json'); 'DO NOT use greedy decoding, as it can lead to performance "

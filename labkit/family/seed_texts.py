@@ -24,6 +24,9 @@ The seed files are not part of the repository, so the excerpts carry their own p
 
 The course's own outline of the whole chapter is ``docs/source_outline.md``.
 
+``PASSAGE`` is the same dict under the name the lessons use: "the same passage in six languages" (a learner
+needs no account of where the translations came from; this docstring and ``docs/source_outline.md`` keep it).
+
 Only the passage is used, not whole files: the two editions differ after it, and their code
 fences are broken in translation (an odd number of ```), so "prose" extracted from a whole
 file would be part code.
@@ -353,3 +356,6 @@ Spetsialiseeritud tipptase: Valdkonnaspetsiifilised variandid, mis on optimeerit
 معماری مقیاسپذیر: اندازههای مختلف مدل برای تطابق با نیازهای محاسباتی متفاوت
 تخصص بهینهشده: انواع خاص دامنه که برای وظایف خاص بهینه شدهاند""",
 }
+
+# The name the lessons use (notebook 01): the same passage about the Qwen family in six languages.
+PASSAGE: dict[str, str] = SEED_EXCERPTS

@@ -54,18 +54,18 @@ class HubModel:
 
 
 COURSE_MODELS: tuple[HubModel, ...] = (
-    HubModel(DEFAULT_MODEL, ("00", "02", "04", "05", "06", "07", "08", "09", "10"),
+    HubModel(DEFAULT_MODEL, ("00", "02", "03", "04", "05", "06", "07", "08", "09", "10"),
              "labkit.load_model() and labkit.resolve_model_id() with no id; 00 loads its tokenizer only; 07 also "
              "serves it (transformers serve, llama.cpp, vLLM); 08 serves and exports it with every engine",
              "Qwen3ForCausalLM", "Qwen3-0.6B", "qwen3", 596_049_920),
-    HubModel("Qwen/Qwen2.5-Coder-1.5B-Instruct", ("02",), "AutoModelForCausalLM in 02's hub_chat",
+    HubModel("Qwen/Qwen2.5-Coder-1.5B-Instruct", ("03",), "AutoModelForCausalLM in 03's hub_chat",
              "Qwen2ForCausalLM", "Qwen2.5-1.5B", "qwen2.5", 1_543_714_304,
              note="sized as Qwen2.5-1.5B (its card: same parameters, layers and heads)"),
-    HubModel("Qwen/Qwen2.5-Math-1.5B-Instruct", ("02",), "AutoModelForCausalLM in 02's hub_chat",
+    HubModel("Qwen/Qwen2.5-Math-1.5B-Instruct", ("03",), "AutoModelForCausalLM in 03's hub_chat",
              "Qwen2ForCausalLM", "Qwen2.5-1.5B", "qwen2.5", 1_543_714_304,
              note="sized as Qwen2.5-1.5B (its card: 'deployed in the same way as Qwen2.5'); its own chat "
                   "template's default system prompt is not reproduced by the stand-in"),
-    HubModel("Qwen/Qwen2.5-VL-3B-Instruct", ("02",), "AutoModelForImageTextToText and AutoProcessor in 02 §10",
+    HubModel("Qwen/Qwen2.5-VL-3B-Instruct", ("03",), "AutoModelForImageTextToText and AutoProcessor in 03 §5",
              "Qwen2_5_VLForConditionalGeneration", "Qwen2.5-3B", "qwen2.5", 3_085_938_688 + 668_684_288,
              vision_params=668_684_288, processor=True,
              note="sized as Qwen2.5-3B + its vision tower (labkit.family.selection)"),

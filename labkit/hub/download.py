@@ -41,10 +41,6 @@ MODELSCOPE_INSTALL = "pip install \"qwen-labs[modelscope]\" (or pip install mode
 SPACE_MARGIN = 1.05   # ask for 5 % more free space than the files need
 
 
-class DownloadError(Exception):
-    """A problem the command reports as one line (and exit status 1)."""
-
-
 @dataclass
 class Row:
     model: checkpoints.HubModel

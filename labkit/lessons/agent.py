@@ -1,6 +1,9 @@
 """The agent loop, small enough to read: the model calls a tool, the tool runs, its result goes
 back as a ``role: tool`` message, and the model answers.
 
+Notebook 10 writes the loop out first (generate, parse, run, append, with the same bound and the same kind of
+``Error: ...`` messages); this module is that loop batched, over three back-ends, with a transcript.
+
     from labkit.lessons import agent
     t = agent.run(agent.LocalModel(model, tok), "What is 123 × 4567?", thinking=True, max_calls=3)
     print(t)                       # the steps: thinking, calls, tool results, answer, outcome

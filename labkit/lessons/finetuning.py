@@ -1,34 +1,30 @@
 """LoRA fine-tuning on the course's local data, with the checks and the numbers notebook 06 needs.
 
-* :func:`doubling_rows` / :func:`build_datasets`: the held-out skill of the nano model
-  (``Double 47.`` -> ``47 + 47 = 94``, worked in the thinking scratchpad) as a
-  **prompt-completion** dataset of text already rendered with the chat template, mixed with
-  some ordinary arithmetic ("replay", so the old skill is not forgotten); built with
-  ``datasets.Dataset.from_list``, no Hub.
-* :func:`lora_config`, :func:`validate_targets`, :func:`validate_dataset`, :func:`validate_setup`:
-  a learner's mistakes (a module Qwen3 does not have, rank 0, missing fields, 4-bit without a
-  working bitsandbytes) become a :class:`~labkit.LabError` that names the fix.
-* :func:`param_counts`, :func:`adapter_size`, :func:`training_memory`: trainable vs total
-  parameters, the adapter's size on disk, and the memory training needs.
-* :class:`LabelOnlySFTTrainer`: trl's ``SFTTrainer`` with one change (its public ``compute_loss``
-  hook): the output layer is applied only where there are labels (see its docstring).
-* :func:`step_time`: seconds per training step, timed with ``torch.utils.benchmark``;
-  :func:`lora_grads`: the LoRA gradients of one batch as one vector.
-* :func:`greedy_outputs`: greedy new-token ids through :func:`labkit.generate_batch`.
+Notebook 06 writes its ``LoraConfig``, its data and its ``SFTTrainer`` run in view; this module repeats them
+as functions and adds what the notebook only uses:
+
+* :func:`doubling_rows`: the held-out skill of the nano model (``Double 47.`` -> ``47 + 47 = 94``, worked
+  in the thinking scratchpad) as **prompt-completion** rows of text rendered with the chat template, mixed
+  with rows of the model's own curriculum (replay, :func:`labkit.nano.curriculum.training_sample`), as
+  notebook 06 section 2 builds them; for ``datasets.Dataset.from_list``.
+* :func:`completion_loss`: a model's mean loss per completion token on such rows (forward passes only; the
+  exercise's check of a training run).
+* :func:`lora_config`, :func:`linear_module_names`: a validated ``peft.LoraConfig``; a module Qwen3 does not
+  have or rank 0 becomes a :class:`~labkit.LabError` that names the fix.
+* :class:`LabelOnlySFTTrainer`: trl's ``SFTTrainer`` with one change (its public ``compute_loss`` hook): the
+  output layer is applied only where there are labels, once per distinct row (the nano model's unused
+  vocabulary rows share one vector), for the same loss (see its docstring).
 
 Used in notebook 06.
 """
 from __future__ import annotations
 
 import random
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import torch
 
 from labkit.errors import LabError
-from labkit.generation import generate_batch
-from labkit.lessons.quantization import require_bnb, total_bytes
 from labkit.nano import curriculum as nano
 
 try:
@@ -38,62 +34,64 @@ except ImportError:
                    'pip install "qwen-labs[notebooks]").') from None
 
 ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-PEFT_DEFAULT_QWEN3 = ("q_proj", "v_proj")  # peft 0.21.2 constants.py: the default for model_type qwen3
-FIELDS = ("prompt", "completion")
 
 
 # --------------------------------------------------------------------------- data
-def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, thinking: bool = True, replay: float = 0.5,
-                  replay_thinking: float = 0.75) -> list[dict[str, str]]:
-    """``n`` doubling examples plus ``round(n * replay)`` ordinary arithmetic ones, shuffled.
+def row(sample: nano.Sample, tokenizer: Any) -> dict[str, str]:
+    """A curriculum sample as a prompt-completion row: ``{"prompt": <chat-template text up to the assistant's
+    turn>, "completion": <what the model must write, end-of-turn token included>}``."""
+    prompt, completion = nano.render(sample, tokenizer)
+    return {"prompt": prompt, "completion": completion}
 
-    Each row is ``{"prompt": <chat-template text up to the assistant's turn>, "completion":
-    <what the model must write>}``, rendered by :func:`labkit.nano.curriculum.render`.  With ``thinking``
-    (the skill's target mode) the prompt leaves the assistant's turn open and the completion
-    works the sum ``47 + 47`` in the scratchpad before answering:
-    ``<think>\n7+7+0=14, carry 1 → 4\n...\n</think>\n\n47 + 47 = 94<|im_end|>``.  Without it
-    the template's empty think block is part of the prompt and the completion is the answer alone.
-    Replay rows come from the nano curriculum (:func:`labkit.nano.curriculum.training_sample`, arithmetic
-    only), ``replay_thinking`` of them with the worked scratchpad.  Doubling numbers come from
-    the training split only.
+
+def doubling_rows(tokenizer: Any, n: int, seed: int = 0, *, thinking: bool = True, replay: int = 0,
+                  held_out: bool = False) -> list[dict[str, str]]:
+    """``n`` doubling rows, then ``replay * n`` rows of the nano curriculum (replay), as notebook 06 builds them.
+
+    With ``thinking`` (the skill's target mode) the prompt leaves the assistant's turn open and the
+    completion works the sum ``47 + 47`` in the scratchpad before answering:
+    ``<think>\n7+7+0=14, carry 1 → 4\n...\n</think>\n\n47 + 47 = 94<|im_end|>``.  Without it the
+    template's empty think block is part of the prompt and the completion is the answer alone.
+    Replay rows are :func:`labkit.nano.curriculum.training_sample` (the stage-1 mix: arithmetic in both
+    modes, chat, system prompts, the switches).  Doubling numbers come from the training split, or from
+    the held-out split with ``held_out`` (for an eval split or a check, never for training).
+    Not shuffled: ``Dataset.from_list(rows).shuffle(seed=...)`` does that.
     """
     if n < 0 or replay < 0:
         raise LabError("n and replay must be >= 0.")
     rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        prompt, target = nano.render(nano.double_sample(rng, thinking=thinking), tokenizer)
-        rows.append({"prompt": prompt, "completion": target})
-    k = round(n * replay)
-    while k > 0:
-        s = nano.training_sample(rng)
-        if s.meta.get("task") != "arithmetic" or s.thinking != (rng.random() < replay_thinking):
-            continue
-        prompt, target = nano.render(s, tokenizer)
-        rows.append({"prompt": prompt, "completion": target})
-        k -= 1
-    rng.shuffle(rows)
-    return rows
+    rows = [row(nano.double_sample(rng, thinking=thinking, held_out=held_out), tokenizer) for _ in range(n)]
+    return rows + [row(nano.training_sample(rng), tokenizer) for _ in range(replay * n)]
 
 
-def build_datasets(tokenizer: Any, n_train: int = 320, n_eval: int = 32, seed: int = 0, *, thinking: bool = True,
-                   replay: float = 0.5, replay_thinking: float = 0.75) -> dict[str, Any]:
-    """``{"train": Dataset, "eval": Dataset}`` built locally with ``datasets.Dataset.from_list``.
+def completion_loss(model: Any, tokenizer: Any, rows: Iterable[dict[str, str]]) -> float:
+    """Mean cross-entropy per completion token of ``model`` on prompt-completion ``rows`` (no training).
 
-    ``n_train`` doubling rows plus ``replay`` times as many replay rows (:func:`doubling_rows`).
-    The eval split is doubling only (other numbers than train: another seed), to watch the
-    new skill's loss during training; held-out accuracy is measured apart with
-    ``labkit.nano.evaluation.evaluate(..., task="double", thinking=thinking)``.
+    Each row is tokenized as trl tokenizes it (prompt and completion apart, then joined); the loss
+    counts the completion's tokens only, as ``completion_only_loss=True`` does.
     """
-    from datasets import Dataset
+    import torch.nn.functional as F
 
-    train = Dataset.from_list(doubling_rows(tokenizer, n_train, seed, thinking=thinking, replay=replay,
-                                            replay_thinking=replay_thinking))
-    evals = Dataset.from_list(doubling_rows(tokenizer, n_eval, seed + 1, thinking=thinking, replay=0.0))
-    return {"train": train, "eval": evals}
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        with torch.no_grad():
+            for r in rows:
+                prompt = tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]
+                completion = tokenizer(r["completion"], add_special_tokens=False)["input_ids"]
+                ids = torch.tensor([prompt + completion], device=model.device)
+                logits = model(input_ids=ids).logits[0, len(prompt) - 1:-1].float()
+                total += float(F.cross_entropy(logits, ids[0, len(prompt):], reduction="sum"))
+                count += len(completion)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise LabError("no completion tokens to score.", "pass rows with a non-empty 'completion'.")
+    return total / count
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- LoRA config
 def linear_module_names(model: Any) -> list[str]:
     """The names LoRA can target: leaf names of the model's ``nn.Linear`` layers, output head excluded.
 
@@ -140,87 +138,16 @@ def validate_rank(r: Any) -> int:
     return r
 
 
-def validate_dataset(dataset: Any, fields: Sequence[str] = FIELDS) -> None:
-    """Raise :class:`LabError` when ``dataset`` lacks a field the trainer needs (it names them)."""
-    cols = list(getattr(dataset, "column_names", None) or (dataset[0].keys() if len(dataset) else []))
-    if len(dataset) == 0:
-        raise LabError("the dataset is empty.", "build it with labkit.lessons.finetuning.build_datasets(tok).")
-    missing = [f for f in fields if f not in cols]
-    if missing:
-        raise LabError(f"the dataset has no field(s) {', '.join(map(repr, missing))} (it has: {', '.join(cols)}).",
-                       f"a prompt-completion dataset needs {' and '.join(map(repr, fields))}: "
-                       "rename your columns, or build it with labkit.lessons.finetuning.doubling_rows.")
-
-
 def lora_config(model: Any, target_modules: Any = ALL_PROJECTIONS, r: int = 8, alpha: int | None = None,
                 dropout: float = 0.0) -> Any:
-    """A validated ``peft.LoraConfig`` for causal-LM training (``lora_alpha`` defaults to ``2 * r``)."""
+    """The ``peft.LoraConfig`` of notebook 06 section 3, validated against ``model``
+    (``lora_alpha`` defaults to ``2 * r``)."""
     from peft import LoraConfig
 
     targets = validate_targets(model, target_modules)
     r = validate_rank(r)
     return LoraConfig(r=r, lora_alpha=alpha if alpha is not None else 2 * r, lora_dropout=dropout,
                       target_modules=targets, bias="none", task_type="CAUSAL_LM")
-
-
-def validate_setup(model: Any, *, target_modules: Any = ALL_PROJECTIONS, r: int = 8, dataset: Any = None,
-                   precision: str = "fp32") -> None:
-    """All the checks at once, before any training starts (each raises :class:`LabError`)."""
-    require_bnb(precision)
-    validate_targets(model, target_modules)
-    validate_rank(r)
-    if dataset is not None:
-        validate_dataset(dataset)
-
-
-# --------------------------------------------------------------------------- numbers
-def param_counts(model: Any) -> dict[str, Any]:
-    """``{"trainable", "total", "share"}``; 4-bit weights are counted as parameters, not bytes."""
-    if hasattr(model, "get_nb_trainable_parameters"):   # PEFT: corrects for packed 4-bit tensors
-        trainable, total = model.get_nb_trainable_parameters()
-    else:
-        seen: set[int] = set()
-        trainable = total = 0
-        for p in model.parameters():
-            if p.data_ptr() in seen:
-                continue
-            seen.add(p.data_ptr())
-            n = p.numel() * (2 if type(p).__name__ == "Params4bit" else 1)
-            total += n
-            trainable += n if p.requires_grad else 0
-    return {"trainable": int(trainable), "total": int(total), "share": trainable / total if total else 0.0}
-
-
-def adapter_size(path: str | Path) -> int:
-    """Bytes on disk of a saved adapter directory (``save_pretrained`` output)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise LabError(f"{path} is not a directory.", "pass the folder given to model.save_pretrained().")
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def training_memory(model: Any, optimizer_states: int = 2) -> dict[str, Any]:
-    """The memory training needs, measured where it can be and computed where it cannot.
-
-    On a CUDA GPU: ``torch.cuda.max_memory_allocated()`` (reset it before training with
-    ``torch.cuda.reset_peak_memory_stats()``).  On CPU the process's resident memory mixes the
-    model with Python, the tokenizer and caches, so the figure is computed instead: parameter
-    bytes (frozen and trainable, quantization constants included) + one gradient per trainable
-    parameter + ``optimizer_states`` fp32 tensors per trainable parameter (AdamW keeps 2).
-    Activations are not in the CPU figure.
-    """
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    grads = sum(p.numel() * p.element_size() for p in trainable)
-    states = sum(p.numel() * 4 * optimizer_states for p in trainable)
-    weights = total_bytes(model)
-    out = {"weights": weights, "gradients": grads, "optimizer_state": states,
-           "computed_total": weights + grads + states}
-    if torch.cuda.is_available():
-        out["cuda_max_allocated"] = torch.cuda.max_memory_allocated()
-        out["how"] = "torch.cuda.max_memory_allocated()"
-    else:
-        out["how"] = "computed: weights + gradients + AdamW state (activations not included)"
-    return out
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -315,49 +242,3 @@ class LabelOnlySFTTrainer(SFTTrainer):
         mode = "train" if model.training else "eval"   # trl's log() averages self._metrics (no public hook)
         self._metrics[mode]["mean_token_accuracy"].append(correct / max(int(keep.sum()), 1))
         return (loss, None) if return_outputs else loss
-
-
-# --------------------------------------------------------------------------- measurements
-def step_time(trainer: Any, min_run_time: float = 1.0) -> tuple[float, float]:
-    """Seconds per training step of ``trainer`` on its first batch, and the loss of its first step.
-
-    A step is ``trainer.training_step`` (forward and backward; no optimizer update, so every
-    step sees the same weights).  Timed by ``torch.utils.benchmark.Timer.blocked_autorange``:
-    one warm-up step, then steps until ``min_run_time`` seconds have passed; the median is
-    returned.  It runs on torch's current number of threads, so trainers timed one after the
-    other in the same process compare (their ratio is the figure to read, not the seconds).
-    """
-    from torch.utils import benchmark
-
-    trainer.current_gradient_accumulation_steps = 1   # what train() sets before its first step
-    batch = next(iter(trainer.get_train_dataloader()))
-    losses: list[float] = []
-    timer = benchmark.Timer("losses.append(float(trainer.training_step(trainer.model, batch)))",
-                            globals={"trainer": trainer, "batch": batch, "losses": losses},
-                            num_threads=torch.get_num_threads())
-    return timer.blocked_autorange(min_run_time=min_run_time).median, losses[0]
-
-
-def lora_grads(peft_model: Any, batch: Any) -> Any:
-    """The gradients of the trainable (LoRA) parameters for one batch, as one flat vector.
-
-    ``batch`` is tokenizer output; its ``input_ids`` are the labels (plain language-model loss).
-    Gradients are zeroed first, so two calls on the same weights give the same vector.
-    """
-    batch = batch.to(peft_model.device)
-    peft_model.train()
-    peft_model.zero_grad()
-    peft_model(**batch, labels=batch["input_ids"]).loss.backward()
-    return torch.cat([p.grad.flatten() for p in peft_model.parameters() if p.requires_grad])
-
-
-# --------------------------------------------------------------------------- outputs
-def greedy_outputs(model: Any, tokenizer: Any, conversations: Iterable[list[dict[str, str]]], *,
-                   thinking: bool = False, max_new_tokens: int = 24) -> list[list[int]]:
-    """Greedy new-token ids for each conversation (end-of-turn included), one left-padded batch.
-
-    Through :func:`labkit.generate_batch`, for exact comparisons (merged vs base + adapter).
-    """
-    replies = generate_batch(model, tokenizer, list(conversations), thinking=thinking, max_new_tokens=max_new_tokens,
-                             do_sample=False, temperature=None, top_p=None, top_k=None)
-    return [r.ids for r in replies]

@@ -1,8 +1,10 @@
 """Quantized loading, measured: what bitsandbytes does to a Qwen model's memory, speed and answers.
 
-* :func:`bnb_config` / :func:`load_quantized`: the active model with a ``BitsAndBytesConfig``
-  (``int8`` = LLM.int8(), ``nf4``, ``nf4-dq`` = NF4 with double quantization; any of them with
-  a ``compute_dtype``).  A precision bitsandbytes cannot give here raises a
+Notebook 05 first writes each of these out with transformers and bitsandbytes; here they are as functions.
+
+* :func:`bnb_config` / :func:`load_quantized` / :func:`load_weights`: the active model with a
+  ``BitsAndBytesConfig`` (``int8`` = LLM.int8(), ``nf4``, ``nf4-dq`` = NF4 with double quantization;
+  any of them with a ``compute_dtype``).  A precision bitsandbytes cannot give here raises a
   :class:`~labkit.LabError` that says what to install or change.
 * :func:`footprint_by_layer_type`: bytes per kind of module, including the quantization
   constants (absmax, scales) that ``model.get_memory_footprint()`` does not count.
@@ -11,11 +13,11 @@
   (:func:`labkit.nano.evaluation.evaluate`) and KL per precision, all measured in the same run.
 * :func:`memory_table`: which Qwen variant fits which GPU at which precision, KV cache included
   (computed from :mod:`labkit.family.architectures`; MoE experts stay bf16 under bitsandbytes).
-* :func:`write_gguf` / :func:`read_gguf`: a real GGUF file (the ``gguf`` package of llama.cpp)
-  of a model's weights, quantized to Q8_0 or Q4_0, and read back.
 * :func:`keep_4bit_trainable`: QLoRA on a CPU without silently wrong gradients (see its docstring).
 
-On CPU, bitsandbytes >= 0.49 runs int8 and 4-bit layers (slowly: they are made for GPUs).
+On CPU, bitsandbytes >= 0.49 runs int8 and 4-bit layers (slowly: they are made for GPUs), and quantizing
+while loading is slow too: its CPU path quantizes with plain PyTorch code (``torch.bucketize`` over every
+weight): the 4-bit load of a full-shape Qwen3-0.6B took about 12 s of CPU time on the course's machine.
 
 Used in notebooks 05, 06.
 """
@@ -39,9 +41,6 @@ PRECISIONS = ("fp32", "bf16", "int8", "nf4", "nf4-dq")
 BNB_PIN = "0.50.2"          # the version pyproject.toml pins
 BNB_MIN_TRANSFORMERS = "0.46.1"  # transformers 5.23: BITSANDBYTES_MIN_VERSION
 BNB_MIN_CPU = "0.49.0"      # first release whose CPU backend runs int8 and 4-bit end to end
-MOE_NOTE = ("bitsandbytes quantizes nn.Linear modules only: the fused 3-D expert tensors of Qwen3-MoE in "
-            "transformers 5.x stay bf16 (see labkit.family.architectures.weight_memory_gb), so a 4-bit Qwen3-30B-A3B "
-            "is far larger than a quarter of its bf16 size.")
 
 
 class _DropNotice(logging.Filter):
@@ -56,7 +55,7 @@ class _DropNotice(logging.Filter):
 
 
 # bitsandbytes logs "MatMul8bitLt: inputs will be cast from torch.float32 to float16" on every int8 matmul
-# of a float32 model (its int8 path works in float16).  Said once in notebook 05.
+# of a float32 model (its int8 path works in float16).
 # On CPUs with AVX512-BF16, importing bitsandbytes 0.50 tries to fetch an optional faster 4-bit kernel from
 # the Hugging Face Hub through the ``kernels`` package and, when it cannot, logs "Failed to load CPU
 # gemm_4bit_forward ... `pip install kernels`".  bitsandbytes' own CPU kernels run instead; the course needs
@@ -378,7 +377,7 @@ def decode_speed(model: Any, tokenizer: Any, *, new_tokens: int = 32, repeats: i
 
 
 def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | None = None, *,
-                       eval_n: int = 40, thinking: bool = True, compute_dtype: Any = None,
+                       eval_n: int = 40, thinking: bool = True, compute_dtype: Any = None, dtype: Any = None,
                        prompts: Sequence[str] | None = None, decode_tokens: int = 32, decode_repeats: int = 3,
                        progress: bool = True) -> Any:
     """Load the model once per precision and measure everything in one run; returns a DataFrame.
@@ -390,7 +389,9 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
     A precision bitsandbytes cannot give here is reported in ``note``, not raised.  Default
     precisions: all of :data:`PRECISIONS` on CPU (float32 first), the GPU's 16-bit dtype (bf16, or fp16 on a
     GPU without native bf16: :func:`labkit.env.gpu_dtype`) then the bitsandbytes ones on a GPU.  On a GPU the
-    4-bit layers compute in that dtype too unless ``compute_dtype`` says otherwise.
+    4-bit layers compute in that dtype too unless ``compute_dtype`` says otherwise.  ``dtype`` is the dtype of
+    the parts bitsandbytes leaves alone in the quantized rows (default: as :func:`load_weights`, float32 for the
+    nano model on a CPU); pass the 16-bit row's dtype to compare their memory with it.
     """
 
     import pandas as pd
@@ -414,7 +415,7 @@ def compare_precisions(precisions: Iterable[str] | None = None, model_id: str | 
             rows.append({"precision": precision, "note": exc.cause})
             continue
         t0 = time.perf_counter()
-        model = load_weights(precision, model_id, compute_dtype=compute_dtype)
+        model = load_weights(precision, model_id, compute_dtype=compute_dtype, dtype=dtype)
         load_s = time.perf_counter() - t0
         # memory first: on a CPU bitsandbytes repacks 4-bit weights at the first inference (keep_4bit_trainable)
         footprint, weights = model.get_memory_footprint(), total_bytes(model)
@@ -462,103 +463,3 @@ def memory_table(models: Sequence[str], context: int = 4096, batch: int = 1, *,
                 row[g] = "yes" if arch.fits(name, g, dtype, context, batch, overhead_gb) else "no"
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------- GGUF
-GGUF_TYPES = ("F32", "F16", "Q8_0", "Q4_0")
-
-
-def _gguf_names(model: Any) -> dict[str, str]:
-    import gguf
-
-    arch = gguf.MODEL_ARCH.QWEN3
-    tmap = gguf.get_tensor_name_map(arch, model.config.num_hidden_layers)
-    names = {}
-    for hf_name in model.state_dict():
-        base, _, suffix = hf_name.rpartition(".")
-        mapped = tmap.get_name(base)
-        if mapped is None:
-            raise LabError(f"no GGUF name for {hf_name!r}.", "write_gguf knows the Qwen3 layout only.")
-        names[hf_name] = f"{mapped}.{suffix}"
-    return names
-
-
-def write_gguf(model: Any, path: str | Path, qtype: str = "Q8_0") -> dict[str, Any]:
-    """Write ``model``'s weights to a GGUF file, 2-D matrices quantized to ``qtype``.
-
-    Tensor names and architecture keys follow llama.cpp's Qwen3 layout (``token_embd.weight``,
-    ``blk.0.attn_q.weight``, ``qwen3.block_count``...).  Unlike bitsandbytes, GGUF quantizes the
-    embedding too.  Norms stay F32.  The tokenizer is not written (llama.cpp's
-    ``convert_hf_to_gguf.py`` adds it), so the file holds weights and shapes, not a runnable chat model.
-    Returns ``{"path", "bytes", "tensors", "types"}``.
-    """
-    import gguf
-    import numpy as np
-
-    if qtype not in GGUF_TYPES:
-        raise LabError(f"unknown GGUF type {qtype!r}.", f"use one of: {', '.join(GGUF_TYPES)}.")
-    cfg = model.config
-    names = _gguf_names(model)
-    path = Path(path)
-    w = gguf.GGUFWriter(str(path), "qwen3")
-    w.add_name("nano-qwen3")
-    w.add_block_count(cfg.num_hidden_layers)
-    w.add_context_length(cfg.max_position_embeddings)
-    w.add_embedding_length(cfg.hidden_size)
-    w.add_feed_forward_length(cfg.intermediate_size)
-    w.add_head_count(cfg.num_attention_heads)
-    w.add_head_count_kv(cfg.num_key_value_heads)
-    w.add_key_length(cfg.head_dim)
-    w.add_value_length(cfg.head_dim)
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    w.add_rope_freq_base(float(cfg.rope_parameters["rope_theta"]))
-    w.add_vocab_size(cfg.vocab_size)
-    types: dict[str, int] = {}
-    written = set()
-    for hf_name, tensor in model.state_dict().items():
-        if tensor.data_ptr() in written:          # the tied output head is the embedding
-            continue
-        written.add(tensor.data_ptr())
-        data = tensor.detach().float().cpu().numpy()
-        kind = qtype if data.ndim == 2 and data.shape[-1] % 32 == 0 else "F32"
-        if kind == "F16":
-            data = data.astype(np.float16)
-        elif kind in ("Q8_0", "Q4_0"):
-            gtype = getattr(gguf.GGMLQuantizationType, kind)
-            data = gguf.quants.quantize(data, gtype)
-            w.add_tensor(names[hf_name], data, raw_dtype=gtype)
-            types[kind] = types.get(kind, 0) + 1
-            continue
-        w.add_tensor(names[hf_name], data)
-        types[kind] = types.get(kind, 0) + 1
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return {"path": path, "bytes": path.stat().st_size, "tensors": sum(types.values()), "types": types}
-
-
-def read_gguf(path: str | Path, model: Any) -> dict[str, Any]:
-    """Read a file from :func:`write_gguf` back into a state dict of ``model``'s names (dequantized).
-
-    Load it with ``model.load_state_dict(sd, strict=False)``: the tied output head is not stored.
-    Returns ``{"state_dict", "metadata", "types"}``.
-    """
-    import gguf
-    import torch
-
-    reader = gguf.GGUFReader(str(path))
-    back = {v: k for k, v in _gguf_names(model).items()}
-    ref = model.state_dict()
-    sd, types = {}, {}
-    for t in reader.tensors:
-        hf_name = back[t.name]
-        values = gguf.quants.dequantize(t.data, t.tensor_type)
-        sd[hf_name] = torch.from_numpy(values.copy()).reshape(ref[hf_name].shape).to(ref[hf_name].dtype)
-        types[t.name] = t.tensor_type.name
-    meta = {}
-    for key, field in reader.fields.items():
-        if key.startswith("qwen3.") or key == "general.architecture":
-            value = field.contents()
-            meta[key] = value
-    return {"state_dict": sd, "metadata": meta, "types": types}

@@ -182,28 +182,26 @@ def percent_of_ceiling(tokens_per_s: float, model: Any, bandwidth: float | str |
 
 # --------------------------------------------------------------------------- measuring the CPU
 def measure_cpu_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
-    """Measured memory bandwidth of this CPU in GB/s: the best of ``repeats`` copies of a large tensor.
+    """Measured memory bandwidth of this CPU in GB/s: the best of ``repeats`` reads of a large tensor.
 
-    One copy reads ``megabytes`` and writes as many, so 2 × size bytes move per
-    copy (the cache's read-for-ownership of the destination is not counted,
-    which makes the figure a little conservative).  The tensor is far larger
-    than any CPU cache, so this is main-memory speed, with the threads torch
-    uses now (``torch.get_num_threads()``).
+    Summing a float32 tensor streams each of its bytes through the processor once, with
+    little arithmetic per byte, which is what a batch-1 decode step does with the weights
+    (notebook 07 times this read beside a decode step).  The tensor is far larger than any
+    CPU cache, so this is main-memory speed, with the threads torch uses now
+    (``torch.get_num_threads()``).
     """
     import torch
 
     if megabytes < 64:
         raise LabError(f"{megabytes} MB fits in a CPU cache and would measure the cache.", "use >= 64 MB.")
-    n = megabytes * 2**20 // 4
-    src = torch.ones(n, dtype=torch.float32)
-    dst = torch.empty_like(src)
-    dst.copy_(src)  # touch the pages once
+    block = torch.ones(megabytes * 2**20 // 4, dtype=torch.float32)
+    block.sum()  # touch the pages once
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        dst.copy_(src)
+        block.sum()
         best = min(best, time.perf_counter() - t0)
-    return 2 * src.numel() * src.element_size() / best / GB
+    return block.numel() * block.element_size() / best / GB
 
 
 def table(model: Any, *, dtype_bytes: int | None = None, extra: dict[str, float] | None = None) -> list[dict[str, Any]]:

@@ -1,5 +1,9 @@
 """What sampling settings do to the next-token distribution, with transformers' own processors.
 
+Notebook 02 (section 5) writes these steps out in full: one forward pass, softmax, and a
+``LogitsProcessorList`` of ``TemperatureLogitsWarper``, ``TopKLogitsWarper`` and ``TopPLogitsWarper``.
+This module repeats them as functions, for the sliders of :func:`sampling_explorer`:
+
 * :func:`sampling_processors`: the ``LogitsProcessorList`` that ``generate()``
   builds for the same settings (repetition penalty, then temperature, top-k,
   top-p, min-p: the order of ``GenerationMixin._get_logits_processor``), made

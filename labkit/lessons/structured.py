@@ -1,17 +1,19 @@
 """Structured output: generation constrained to a JSON schema, and how to measure what it costs.
 
+Notebook 10 writes the processor for a batch of one first (llguidance's matcher, its token bitmask, ``-inf``
+for every token the grammar forbids); this module is that processor for batches, and the measurements.
+
 * :func:`json_schema_processor` -> a transformers ``LogitsProcessor`` built on
   `llguidance <https://github.com/guidance-ai/llguidance>`_: at every step each batch row may
   only pick tokens that keep its reply a prefix of JSON valid for the schema; once the JSON is
   complete only the end-of-turn token (``<|im_end|>``) is left.  ``after="</think>"`` leaves the
-  reasoning free and constrains only what follows the think block.  Pass it to the course's one
-  generation path: ``generate_batch(..., logits_processor=[proc])``.
+  reasoning free and constrains only what follows the think block.  Pass it to ``generate``:
+  ``generate_batch(..., logits_processor=[proc])``.
 * :func:`validate` -> ``(is_json, conforms)`` with ``jsonschema``; :func:`score` -> the shares over many replies.
 * :func:`compare` measures validity, accuracy and speed of several modes side by side on
-  nano problems; :func:`plot` draws its table.  :func:`compare_server` does the same through a
-  llama.cpp server's ``response_format`` (:func:`response_format`: the shapes llama-cpp-python takes).
-* :data:`ANSWER_SCHEMA` is the lesson's schema (:data:`BOUNDED_SCHEMA`: its integer bounded);
-  :func:`json_conversation` asks for it the way the nano model learned (a system prompt,
+  nano problems; :func:`table` prints its rows.
+* :data:`ANSWER_SCHEMA` is the form the nano model learned (``{"answer": 579}``; :data:`BOUNDED_SCHEMA`: its
+  integer bounded); :func:`json_conversation` asks for JSON the way it learned (a system prompt,
   :data:`labkit.nano.curriculum.JSON_SYSTEMS`), and the grammar writes JSON as ``json.dumps`` does
   (``{"answer": 579}``: :data:`SEPARATORS`), the form the model was trained on.
 
@@ -41,8 +43,6 @@ ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}}
 # The same with the integer bounded: every nano answer is below 10**5 (9999 + 9999, 9999 × 9), and a
 # bounded integer makes the grammar close the JSON after at most five digits.
 BOUNDED_SCHEMA = {**ANSWER_SCHEMA, "properties": {"answer": {"type": "integer", "minimum": 0, "maximum": 99999}}}
-# A request the nano model never saw (in the user's message, no system prompt): how a program would often ask.
-USER_REQUEST = 'Reply with a JSON object whose key "answer" holds the result as an integer.'
 SEPARATORS = {"key_separator": ": ", "item_separator": ", "}  # json.dumps' defaults
 END_OF_TURN = "<|im_end|>"
 
@@ -228,15 +228,15 @@ MODES = {  # name -> (thinking, where the constraint starts: None, "start" or "a
 }
 
 
-def score(texts: list[str], problems, schema: dict) -> dict:
-    """Shares of ``texts``: ``valid_json``, ``conforms`` (to ``schema``), ``accuracy`` (the JSON's ``"answer"``
+def score(texts: list[str], problems, schema: dict, key: str = "answer") -> dict:
+    """Shares of ``texts``: ``valid_json``, ``conforms`` (to ``schema``), ``accuracy`` (the JSON's ``key``
     equals ``p.answer``) and ``number_right`` (the text's last integer does, in any format)."""
     def answer(text):
         try:
             value = json.loads(text)
         except ValueError:
             return None
-        return value.get("answer") if isinstance(value, dict) else None
+        return value.get(key) if isinstance(value, dict) else None
 
     n, checks = len(texts), [validate(t, schema) for t in texts]
     return {"n": n, "valid_json": sum(j for j, _ in checks) / n, "conforms": sum(c for _, c in checks) / n,
@@ -246,11 +246,11 @@ def score(texts: list[str], problems, schema: dict) -> dict:
 
 def compare(model, tokenizer, problems, schema: dict = BOUNDED_SCHEMA, *, modes=tuple(MODES), seed: int = 0,
             max_new_tokens: int = 160, system: str | None = None, request: str | None = None,
-            blank_line: bool = True) -> tuple[list[dict], dict]:
+            blank_line: bool = True, key: str = "answer") -> tuple[list[dict], dict]:
     """Run each of ``modes`` (names of :data:`MODES`) on the same problems, greedy, one batch each.
 
-    Returns ``(rows, replies)``: per mode the shares of :func:`score` (of the replies' answers,
-    after any think block), ``mean_new_tokens``, ``tok_s`` (generated tokens per second
+    Returns ``(rows, replies)``: per mode the shares of :func:`score` (of the replies' answers, after any
+    think block; ``key`` names the JSON field that holds the result), ``mean_new_tokens``, ``tok_s`` (generated tokens per second
     of the batch, prefill included) and ``mask_ms_per_step`` (the processor's own time per decoding
     step, for the whole batch), all measured in this run; ``replies[mode]`` the replies.
     Each question is asked as :func:`json_conversation` asks it (``system``, ``request``).
@@ -270,51 +270,12 @@ def compare(model, tokenizer, problems, schema: dict = BOUNDED_SCHEMA, *, modes=
         out = generate_batch(model, tokenizer, convs, thinking=thinking, **greedy, **extra)
         seconds = time.perf_counter() - began
         tokens = sum(r.new_tokens for r in out)
-        rows.append({"mode": mode, **score([r.answer for r in out], problems, schema),
+        rows.append({"mode": mode, **score([r.answer for r in out], problems, schema, key),
                      "mean_new_tokens": tokens / len(out), "tok_s": tokens / seconds,
                      "mask_ms_per_step": 1000 * proc.mask_seconds / proc.steps if proc else 0.0,
                      "seconds": seconds})
         replies[mode] = out
     return rows, replies
-
-
-def response_format(kind: str, schema: dict | None = None) -> dict | None:
-    """The ``response_format`` llama-cpp-python's server takes: ``"text"`` (None), ``"json"``
-    (``{"type": "json_object"}``: any JSON) or ``"schema"`` (``{"type": "json_object", "schema": ...}``).
-    OpenAI's own shape, ``{"type": "json_schema", "json_schema": {...}}``, is refused by its request model."""
-    return {"text": None, "json": {"type": "json_object"},
-            "schema": {"type": "json_object", "schema": schema or ANSWER_SCHEMA}}[kind]
-
-
-def compare_server(server, problems, schema: dict = ANSWER_SCHEMA, *, kinds=("text", "json", "schema"),
-                   seed: int = 0, max_tokens: int = 60, system: str | None = None,
-                   request: str | None = None) -> tuple[list[dict], dict]:
-    """Ask a running llama.cpp server (:func:`labkit.serving.serve.serve`) the problems with each ``response_format`` kind.
-
-    Greedy, one request at a time, through the ``openai`` client; the shares score the text after any think block
-    (llama-cpp-python's server does not split the reasoning off).  Rows as in :func:`compare` (``tok_s``:
-    the requests' tokens over their wall time), with ``cut`` (the share stopped by ``max_tokens``:
-    ``finish_reason == "length"``); and the contents per kind.
-    """
-    rng = random.Random(seed)
-    convs = [json_conversation(question(p, rng, lang="en"), system, request) for p in problems]
-    client, rows, contents = server.client(), [], {}
-    for kind in kinds:
-        fmt = response_format(kind, schema)
-        extra = {} if fmt is None else {"response_format": fmt}
-        began, out = time.perf_counter(), []
-        for messages in convs:
-            r = client.chat.completions.create(model=server.model, messages=messages,
-                                               max_tokens=max_tokens, temperature=0, **extra)
-            out.append((r.choices[0].message.content or "", r.choices[0].finish_reason, r.usage.completion_tokens))
-        seconds, n = time.perf_counter() - began, len(out)
-        answers = [t.rpartition("</think>")[2].strip() for t, _, _ in out]  # llama.cpp leaves the think block in
-        rows.append({"mode": f"response_format={kind}", **score(answers, problems, schema),
-                     "cut": sum(f == "length" for _, f, _ in out) / n,
-                     "mean_new_tokens": sum(k for _, _, k in out) / n,
-                     "tok_s": sum(k for _, _, k in out) / seconds, "seconds": seconds})
-        contents[kind] = [text for text, _, _ in out]
-    return rows, contents
 
 
 def table(rows: list[dict]) -> str:
@@ -324,21 +285,3 @@ def table(rows: list[dict]) -> str:
                       f"{r['number_right']:>8.0%}{r['mean_new_tokens']:>8.1f}{r['tok_s']:>7.0f}"
                       f"{r['mask_ms_per_step']:>9.1f}" for r in rows]
     return "\n".join(lines)
-
-
-def plot(rows: list[dict], title: str = "structured output, side by side"):
-    """Bars per mode: valid JSON, conforming, right answer (in the JSON); returns the figure."""
-    import matplotlib.pyplot as plt
-
-    keys = [("valid_json", "valid JSON"), ("conforms", "matches schema"), ("accuracy", "right answer")]
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    width = 0.8 / len(keys)
-    for k, (key, label) in enumerate(keys):
-        ax.bar([i + k * width for i in range(len(rows))], [r[key] for r in rows], width, label=label)
-    ax.set_xticks([i + width for i in range(len(rows))], [r["mode"].replace(", ", ",\n") for r in rows], fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("share of replies")
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    return fig

@@ -1,29 +1,32 @@
 """Thinking mode: a working thinking budget, and measurements of what thinking buys.
 
-* :class:`ThinkingBudget`: a ``transformers.LogitsProcessor``.  Per batch row it
-  counts the tokens after the last ``<think>``; once ``budget`` is reached
-  before ``</think>``, it forces the tokens of ``"\\n</think>\\n\\n"`` (ids looked
-  up from the tokenizer) and then lets the model answer.  Pass it to
-  ``generate(logits_processor=LogitsProcessorList([ThinkingBudget(tok, 64)]))``;
-  it works with batched greedy and sampled decoding.
-* :func:`budget_curve`: accuracy and tokens spent per budget, measured with
-  :func:`labkit.nano.evaluation.evaluate`.
-* :func:`mode_table`: accuracy and tokens per difficulty level, thinking on vs off.
+* :class:`ThinkingBudget`: the ``transformers.LogitsProcessor`` that notebook 04 writes in full (section 7),
+  as a function of the course: once a batch row has written ``budget`` tokens after its last ``<think>``
+  without closing it, the next tokens are forced to be ``"\\n</think>\\n\\n"`` (ids looked up from the
+  tokenizer), one per step; then the model answers.  Pass it to
+  ``generate(logits_processor=LogitsProcessorList([ThinkingBudget(tok, 64)]))``; it works with batched
+  greedy and sampled decoding.
+* :func:`problems_per_level`, :func:`measure`: held-out arithmetic problems, ``n`` per level, generated in
+  one left-padded batch and scored one by one (level, right or wrong, new tokens, reasoning finished).
+* :func:`mode_table`: accuracy and tokens per difficulty level, thinking on vs off, from :func:`measure`.
 * :data:`SWITCHING`: which Qwen3 releases can switch thinking on and off, with sources.
 
-``generate(thinking_budget=512)``, as some tutorials write it, is not a
-transformers argument: ``generate()`` rejects unknown keyword arguments.  A
-budget has to be enforced by a logits processor like this one (or by the
-serving engine).
+``generate(thinking_budget=512)``, as some tutorials write it, is not a transformers argument:
+``generate()`` rejects unknown keyword arguments.  A budget has to be enforced while the tokens are
+generated, by a logits processor like this one, or by two calls (Qwen's ``thinking_budget.md``).
 
 Used in notebook 04.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+import random
+from collections.abc import Iterable
+from typing import Any
 
 from labkit.errors import LabError
-from labkit.nano.evaluation import evaluate
+from labkit.generation import generate_batch
+from labkit.nano.curriculum import LEVELS, Problem, question
+from labkit.nano.evaluation import eval_problems, is_correct
 
 try:  # transformers is a dependency of the course; keep the import error readable
     from transformers import LogitsProcessor
@@ -72,19 +75,19 @@ def _single_id(tokenizer, token: str) -> int:
 
 
 class ThinkingBudget(LogitsProcessor):
-    """Close the think block after ``budget`` thinking tokens, per batch row.
+    """Close the think block after ``budget`` thinking tokens, per batch row (notebook 04, section 7).
 
-    The thinking tokens of a row are those after its last ``<think>`` while no
-    ``</think>`` follows it (the prompt counts too, so a template that opens the
-    block in the prompt works).  When a row has spent ``budget`` of them, the
-    processor forces ``"\\n</think>\\n\\n"`` token by token (skipping the leading
-    newline when the thinking already ends with it) and then leaves the row
-    alone: the model writes its answer.  At most ``budget + 3`` tokens are
-    generated up to ``</think>`` (``<think>``, the budget, ``\\n``, ``</think>``).
+    A row's thinking tokens are those after its last ``<think>`` (the prompt counts too, so a template
+    that opens the block in the prompt works).  When a row has ``budget`` of them and none is
+    ``</think>``, the next tokens are forced to be ``"\\n</think>\\n\\n"``, one per step; then the row
+    is left alone and the model answers.  At most ``budget + 3`` tokens are generated up to
+    ``</think>`` (``<think>``, the budget, ``\\n``, ``</think>``).  A row whose think block was closed
+    within the budget, or that has no ``<think>`` (thinking off writes an empty block in the prompt,
+    which is closed), is never touched.
 
-    Forcing sets every other logit to ``-inf``, so it holds for greedy search
-    and for sampling (temperature/top-k/top-p run after custom processors in
-    ``generate()`` and keep the single finite logit).
+    Forcing sets every other logit to ``-inf``, so it holds for greedy search and for sampling
+    (temperature, top-k and top-p run after the custom processors in ``generate()`` and keep the
+    single finite logit).
     """
 
     def __init__(self, tokenizer, budget: int):
@@ -93,54 +96,37 @@ class ThinkingBudget(LogitsProcessor):
         self.budget = int(budget)
         self.start_id = _single_id(tokenizer, THINK_START)
         self.end_id = _single_id(tokenizer, THINK_END)
-        close = tokenizer.encode(CLOSE_TEXT, add_special_tokens=False)
-        if self.end_id not in close:
+        self.close = tokenizer.encode(CLOSE_TEXT, add_special_tokens=False)
+        if self.close.count(self.end_id) != 1:
             raise LabError(f"{CLOSE_TEXT!r} does not tokenize with {THINK_END!r} as one token.",
                            "use a Qwen3 tokenizer.")
-        cut = close.index(self.end_id)
-        self.before_end = close[:cut]      # e.g. ['\n']
-        self.after_end = close[cut + 1:]   # e.g. ['\n\n']
-        self.forced = 0                    # how many tokens this processor has forced (all calls)
+        cut = self.close.index(self.end_id)
+        self.before_end = self.close[:cut]      # e.g. ['\n']
+        self.after_end = self.close[cut + 1:]   # e.g. ['\n\n']
+        self.forced = 0                         # how many tokens this processor has forced (all calls)
 
     def __repr__(self) -> str:
-        return f"ThinkingBudget(budget={self.budget}, close={self.before_end + [self.end_id] + self.after_end})"
+        return f"ThinkingBudget(budget={self.budget}, close={self.close})"
 
-    def _next_forced(self, row: list[int], last_start: int, last_end: int) -> int | None:
-        n = len(row)
-        if last_start > last_end:  # inside an open think block
-            spent = n - 1 - last_start
-            if spent < self.budget:
-                return None
-            # how much of the newline(s) before </think> is already there?
-            for k in range(len(self.before_end), 0, -1):
-                if row[n - k:] == self.before_end[:k]:
-                    return self.before_end[k] if k < len(self.before_end) else self.end_id
-            return self.before_end[0] if self.before_end else self.end_id
-        if last_end > last_start >= 0:  # a closed block: finish the forced tail after </think>
-            block = last_end - last_start - 1
-            done = n - 1 - last_end
-            if block >= self.budget and done < len(self.after_end) and row[last_end + 1:] == self.after_end[:done]:
-                return self.after_end[done]
+    def forced_token(self, row: list[int]) -> int | None:
+        """The token ``row`` (prompt and generated ids) must write next, or None to leave it alone."""
+        if self.start_id not in row:
+            return None
+        start = len(row) - row[::-1].index(self.start_id)   # the first position after the last <think>
+        block = row[start:]
+        if len(block) < self.budget or self.end_id in block[:self.budget]:
+            return None                                       # within the budget, or closed in time
+        done = block[self.budget:]                            # what was written past the budget
+        if len(done) < len(self.close) and done == self.close[:len(done)]:
+            return self.close[len(done)]
         return None
 
     def __call__(self, input_ids, scores):
-        import torch
-
-        ids = input_ids
-        pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
-        none = torch.full_like(pos, -1)
-        last_start = torch.where(ids == self.start_id, pos, none).max(dim=1).values.tolist()
-        last_end = torch.where(ids == self.end_id, pos, none).max(dim=1).values.tolist()
-        rows = None
-        for b in range(ids.shape[0]):
-            if last_start[b] < 0:
-                continue
-            if rows is None:
-                rows = ids.tolist()
-            forced = self._next_forced(rows[b], last_start[b], last_end[b])
-            if forced is not None:
+        for b, row in enumerate(input_ids.tolist()):
+            token = self.forced_token(row)
+            if token is not None:
                 scores[b, :] = float("-inf")
-                scores[b, forced] = 0.0
+                scores[b, token] = 0.0
                 self.forced += 1
         return scores
 
@@ -152,73 +138,74 @@ def budget_processor(tokenizer, budget: int | None):
     return LogitsProcessorList([] if budget is None else [ThinkingBudget(tokenizer, budget)])
 
 
-def budget_curve(model, tokenizer, budgets: Iterable[int | None], n: int = 40, seed: int = 0, *,
-                 levels: Iterable[int] = (4,), progress: bool = True, **generate_kwargs) -> list[dict[str, Any]]:
-    """Accuracy and tokens spent for each thinking budget (``None`` = no budget).
+# --------------------------------------------------------------------------- measurements
+def problems_per_level(n: int, seed: int = 0, levels: Iterable[int] = LEVELS) -> list[Problem]:
+    """``n`` held-out problems of each level (:func:`labkit.nano.evaluation.eval_problems`, level by level).
 
-    Each budget is one :func:`labkit.nano.evaluation.evaluate` run (thinking on, the same
-    ``n`` held-out problems of ``levels`` from ``seed``) with a
-    :class:`ThinkingBudget` passed as ``logits_processor``.  Returns rows
-    ``{"budget", "accuracy", "format_ok", "mean_new_tokens"}``.
+    The problems of one level do not depend on the other levels asked for: the level-4 problems of
+    ``problems_per_level(8, 0)`` are ``problems_per_level(8, 0, levels=(4,))``.
     """
-    from huggingface_hub.utils import tqdm  # tqdm.auto, off where labkit.models.quiet_progress_bars turned bars off
-
-    rows = []
-    levels = tuple(levels)
-    budgets = list(budgets)
-    for b in tqdm(budgets, desc="thinking budgets", disable=not progress):
-        r = evaluate(model, tokenizer, thinking=True, n=n, seed=seed, levels=levels, progress=False,
-                     logits_processor=budget_processor(tokenizer, b), **generate_kwargs)
-        rows.append({"budget": b, "accuracy": r.accuracy, "format_ok": r.format_ok,
-                     "mean_new_tokens": r.mean_new_tokens})
-    return rows
+    if n <= 0:
+        raise LabError(f"n={n} problems per level cannot be measured.", "pass n >= 1.")
+    return [p for level in levels for p in eval_problems(n, seed, levels=(level,))]
 
 
-def mode_table(model, tokenizer, n: int = 40, seed: int = 0, *, levels: Iterable[int] = (1, 2, 3, 4),
-               progress: bool = True, **generate_kwargs) -> list[dict[str, Any]]:
-    """Accuracy and mean new tokens per difficulty level, thinking off and on.
+def ask(problem: Problem, seed: int = 0) -> str:
+    """The question for ``problem`` in English, worded the same whatever else is asked with it."""
+    return question(problem, random.Random(f"{seed}:{problem.text}"), lang="en")
 
-    One :func:`labkit.nano.evaluation.evaluate` run per (level, mode) on the same ``n``
-    held-out problems, so the token counts are per level.  Returns rows
-    ``{"level", "thinking", "accuracy", "mean_new_tokens"}``.
+
+def measure(model, tokenizer, problems: list[Problem], *, thinking: bool, seed: int = 0, batch_size: int = 64,
+            **generate_kwargs) -> list[dict[str, Any]]:
+    """Ask every problem (in English, its wording drawn from ``seed`` and the problem) and score each answer.
+
+    The conversations go through :func:`labkit.generate_batch` (left-padded batches of ``batch_size``);
+    ``generate_kwargs`` go to ``generate()`` (``max_new_tokens``, sampling settings, ``logits_processor``).
+    When they sample, ``torch.manual_seed(seed)`` comes first, so a run is reproducible on the same
+    machine.  Returns one row per problem: ``level``, ``correct`` (the course's rule,
+    :func:`labkit.nano.evaluation.is_correct`), ``new_tokens`` and ``finished`` (``</think>`` written;
+    always False with thinking off).
     """
-    from huggingface_hub.utils import tqdm  # tqdm.auto, off where labkit.models.quiet_progress_bars turned bars off
+    import torch
 
-    runs = [(level, thinking) for level in levels for thinking in (False, True)]
-    rows = []
-    for level, thinking in tqdm(runs, desc="levels × modes", disable=not progress):
-        r = evaluate(model, tokenizer, thinking=thinking, n=n, seed=seed, levels=(level,), progress=False,
-                     **generate_kwargs)
-        rows.append({"level": level, "thinking": thinking, "accuracy": r.accuracy,
-                     "mean_new_tokens": r.mean_new_tokens})
-    return rows
-
-
-def plot_budget_curve(rows: list[dict[str, Any]], *, no_thinking: dict[str, Any] | None = None):
-    """Two panels: budget -> accuracy, budget -> mean new tokens (``None`` drawn as 'no limit')."""
-    import matplotlib.pyplot as plt
-
-    limited = [r for r in rows if r["budget"] is not None]
-    free = [r for r in rows if r["budget"] is None]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2))
-    xs = [r["budget"] for r in limited]
-    a1.plot(xs, [r["accuracy"] for r in limited], "o-", label="thinking, budget")
-    a2.plot(xs, [r["mean_new_tokens"] for r in limited], "o-", label="thinking, budget")
-    for r in free:
-        a1.axhline(r["accuracy"], color="tab:green", ls="--", label="thinking, no limit")
-        a2.axhline(r["mean_new_tokens"], color="tab:green", ls="--", label="thinking, no limit")
-    if no_thinking:
-        a1.axhline(no_thinking["accuracy"], color="tab:red", ls=":", label="thinking off")
-        a2.axhline(no_thinking["mean_new_tokens"], color="tab:red", ls=":", label="thinking off")
-    a1.set(xlabel="thinking budget (tokens)", ylabel="accuracy", ylim=(-0.02, 1.02))
-    a2.set(xlabel="thinking budget (tokens)", ylabel="new tokens per answer")
-    for ax in (a1, a2):
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    convs = [[{"role": "user", "content": ask(p, seed)}] for p in problems]
+    if generate_kwargs.get("do_sample"):
+        torch.manual_seed(seed)
+    replies = []
+    for start in range(0, len(convs), batch_size):
+        replies += generate_batch(model, tokenizer, convs[start:start + batch_size], thinking=thinking,
+                                  **generate_kwargs)
+    return [{"level": p.level, "correct": is_correct(r.answer, p.answer), "new_tokens": r.new_tokens,
+             "finished": r.finished_thinking} for p, r in zip(problems, replies)]
 
 
+def summarize(rows: list[dict[str, Any]], **labels: Any) -> dict[str, Any]:
+    """One summary row of :func:`measure` rows: ``labels``, ``accuracy``, ``mean_new_tokens``, ``finished``."""
+    n = len(rows)
+    return {**labels, "accuracy": sum(r["correct"] for r in rows) / n,
+            "mean_new_tokens": sum(r["new_tokens"] for r in rows) / n,
+            "finished": sum(r["finished"] for r in rows) / n}
+
+
+def mode_table(model, tokenizer, n: int = 16, seed: int = 0, *, levels: Iterable[int] = LEVELS,
+               think_kwargs: dict[str, Any] | None = None, no_think_kwargs: dict[str, Any] | None = None,
+               batch_size: int = 64) -> list[dict[str, Any]]:
+    """Accuracy and mean new tokens per difficulty level, thinking on and off, on the same problems.
+
+    ``n`` problems per level (:func:`problems_per_level`), one :func:`measure` per mode (all levels in one
+    batch when ``batch_size`` allows); ``think_kwargs`` / ``no_think_kwargs`` go to ``generate()``
+    (e.g. ``max_new_tokens`` and Qwen's sampling for the mode).  Returns rows
+    ``{"level", "thinking", "accuracy", "mean_new_tokens", "finished"}`` (level by level, off then on).
+    """
+    problems = problems_per_level(n, seed, levels)
+    runs = {thinking: measure(model, tokenizer, problems, thinking=thinking, seed=seed, batch_size=batch_size,
+                              **((think_kwargs if thinking else no_think_kwargs) or {}))
+            for thinking in (False, True)}
+    return [summarize([r for r in runs[thinking] if r["level"] == level], level=level, thinking=thinking)
+            for level in levels for thinking in (False, True)]
+
+
+# --------------------------------------------------------------------------- plots
 def plot_mode_table(rows: list[dict[str, Any]]):
     """Two panels: accuracy and new tokens per level, thinking off vs on (grouped bars)."""
     import matplotlib.pyplot as plt
@@ -233,28 +220,30 @@ def plot_mode_table(rows: list[dict[str, Any]]):
                label=label)
     a1.set(xlabel="level (digits)", ylabel="accuracy", ylim=(0, 1.05), xticks=levels)
     a2.set(xlabel="level (digits)", ylabel="new tokens per answer", xticks=levels)
-    for ax in (a1, a2):
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(*a1.get_legend_handles_labels(), loc="upper center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
 
 
-def format_rows(rows: list[dict[str, Any]], columns: Iterable[str]) -> str:
-    """A small text table (percentages for accuracy/format_ok, one decimal for token counts)."""
-    columns = list(columns)
+def plot_budget_curve(rows: list[dict[str, Any]], *, no_limit: dict[str, Any] | None = None,
+                      no_thinking: dict[str, Any] | None = None):
+    """Two panels: budget -> accuracy, budget -> mean new tokens; ``no_limit`` (thinking, no budget) and
+    ``no_thinking`` as horizontal lines."""
+    import matplotlib.pyplot as plt
 
-    def cell(key: str, value: Any) -> str:
-        if value is None:
-            return "no limit"
-        if key in ("accuracy", "format_ok"):
-            return f"{value:.0%}"
-        if isinstance(value, float):
-            return f"{value:.1f}"
-        return str(value)
-
-    table = [[cell(c, r[c]) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
-    lines = [" | ".join(c.rjust(w) for c, w in zip(columns, widths)),
-             "-|-".join("-" * w for w in widths)]
-    lines += [" | ".join(v.rjust(w) for v, w in zip(t, widths)) for t in table]
-    return "\n".join(lines)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2))
+    xs = [r["budget"] for r in rows]
+    a1.plot(xs, [r["accuracy"] for r in rows], "o-", label="thinking, budget")
+    a2.plot(xs, [r["mean_new_tokens"] for r in rows], "o-", label="thinking, budget")
+    for row, color, ls, label in ((no_limit, "tab:green", "--", "thinking, no limit"),
+                                  (no_thinking, "tab:red", ":", "thinking off")):
+        if row:
+            a1.axhline(row["accuracy"], color=color, ls=ls, label=label)
+            a2.axhline(row["mean_new_tokens"], color=color, ls=ls, label=label)
+    a1.set(xlabel="thinking budget (tokens)", ylabel="accuracy", ylim=(-0.02, 1.02))
+    a2.set(xlabel="thinking budget (tokens)", ylabel="new tokens per answer")
+    for ax in (a1, a2):
+        ax.grid(alpha=0.3)
+    fig.legend(*a1.get_legend_handles_labels(), loc="upper center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    return fig

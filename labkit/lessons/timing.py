@@ -20,7 +20,7 @@ thread; :func:`measure` defaults to the current ``torch.get_num_threads()`` inst
 variant runs as it would if you called it.  For the library's own table of absolute
 times, pass the measurements to ``torch.utils.benchmark.Compare``.
 
-Used in notebooks 05, 07.
+Used in notebook 07.
 """
 from __future__ import annotations
 

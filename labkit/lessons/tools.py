@@ -10,13 +10,20 @@
   Qwen3's JSON form ``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`` (``form="json"``)
   or Qwen3.5's XML form ``<tool_call>\\n<function=NAME>\\n<parameter=KEY>\\nVALUE\\n</parameter>...``
   (``form="xml"``).  Both go through transformers' response parser with trl's response templates
-  (:func:`response_template`: trl's ``qwen3_template`` / ``qwen3_5_template``; :data:`FORM_SOURCES` says
-  where each form comes from).  :func:`tool_call_text` writes a call in either form.
+  (:func:`response_template`: trl's ``qwen3_template`` / ``qwen3_5_template``).  :func:`tool_call_text`
+  writes a call in either form, as the original templates write it.
 * :func:`check_arguments` says what is wrong with a call's arguments against the tool's schema;
   :func:`call_tool` runs a parsed call (errors come back as ``Error: ...`` text for the model), and
   :func:`tool_messages` builds the assistant (``tool_calls``) and ``role: tool`` messages.
 * :func:`qwen3_5_tokenizer` is the real Qwen3.5 tokenizer with its original chat template (from trl)
-  and response template set, and :func:`render_forms` renders one conversation in both forms.
+  and response template set.
+
+Where the forms come from: Qwen3's JSON form (the Hermes-style format of Qwen2.5 and Qwen3) is written by the
+original Qwen3 chat template (``trl/chat_templates/qwen3.jinja``; vLLM reads it with ``--tool-call-parser hermes``);
+Qwen3.5's XML form is written by the original Qwen3.5 templates (``trl/chat_templates/qwen3_5_think.jinja``,
+``qwen3_5_nothink.jinja``; ``transformers serve`` parses it for qwen3_5 models in
+``transformers/cli/serving/utils.py``; it is Qwen3-Coder's format, which vLLM reads with
+``--tool-call-parser qwen3_coder`` or ``qwen3_xml``).
 
 Used in notebook 10.
 """
@@ -136,19 +143,7 @@ def _check_call(obj: Any, raw: str) -> ToolCall:
 
 # --------------------------------------------------------------------------- the two wire forms
 FORMS = ("json", "xml")
-# Where each form is defined.  The response templates are trl's (trl/chat_template_utils.py), which
-# ``trl.chat_template_utils.add_response_schema`` sets on a tokenizer whose chat template is the original one.
-FORM_SOURCES = {
-    "json": "Qwen3 (and Qwen2.5): <tool_call>\\n{\"name\": ..., \"arguments\": {...}}\\n</tool_call>, the Hermes-style "
-            "format, written by the original Qwen3 chat template (trl/chat_templates/qwen3.jinja) and parsed here "
-            "with trl's qwen3_template; vLLM reads it with --tool-call-parser hermes (Qwen's function-calling guide, "
-            "QwenLM/Qwen3 docs/source/framework/function_call.md).",
-    "xml": "Qwen3.5/3.6: <tool_call>\\n<function=NAME>\\n<parameter=KEY>\\nVALUE\\n</parameter>\\n</function>\\n"
-           "</tool_call>, written by the original Qwen3.5 chat templates (trl/chat_templates/qwen3_5_think.jinja, "
-           "qwen3_5_nothink.jinja) and parsed here with trl's qwen3_5_template (transformers serve has the same "
-           "rule for qwen3_5 models in transformers/cli/serving/utils.py); the format of Qwen3-Coder, which vLLM "
-           "reads with --tool-call-parser qwen3_coder (vllm/tool_parsers/qwen3coder_tool_parser.py) or qwen3_xml.",
-}
+# trl's response templates (trl/chat_template_utils.py) for each form
 _TRL_TEMPLATES = {"json": "qwen3_template", "xml": "qwen3_5_template"}
 
 
@@ -378,50 +373,3 @@ def qwen3_5_tokenizer(thinking: bool = True):
     tok = load_tokenizer("qwen3.5")
     tok.chat_template = ctu.qwen3_5_think_chat_template if thinking else ctu.qwen3_5_nothink_chat_template
     return ctu.add_response_schema(tok)
-
-
-@dataclass
-class Rendered:
-    """One conversation rendered by one model family's chat template."""
-    form: str           # "json" or "xml"
-    family: str         # "Qwen3" / "Qwen3.5"
-    text: str           # the whole rendered prompt
-    tokens: int         # its length in that family's tokenizer
-    call_text: str      # the assistant's tool call alone, as the template writes it
-    call_tokens: int
-
-    def __str__(self) -> str:
-        return (f"{self.family} ({self.form}): {self.tokens} tokens in all, the call {self.call_tokens} tokens\n"
-                f"{self.call_text}")
-
-
-def render_forms(messages: list[dict], tools: list, *, json_tokenizer=None, xml_tokenizer=None,
-                 add_generation_prompt: bool = False, **template_kwargs) -> dict[str, Rendered]:
-    """``messages`` (with an assistant ``tool_calls`` turn) rendered by Qwen3's template (JSON form) and
-    Qwen3.5's (XML form), each counted in its own tokenizer.
-
-    ``json_tokenizer``: a tokenizer with Qwen3's template (default :func:`labkit.load_tokenizer`'s
-    ``"qwen3"``, the course's exact copy of the original); ``xml_tokenizer``: one with Qwen3.5's
-    (default :func:`qwen3_5_tokenizer`).  The ``call_text`` of each is the first assistant tool call of ``messages``
-    as :func:`tool_call_text` writes it for that form (found in the rendered text, else a LabError).
-    """
-    toks = {"json": ("Qwen3", json_tokenizer or load_tokenizer("qwen3")),
-            "xml": ("Qwen3.5", xml_tokenizer or qwen3_5_tokenizer())}
-    first = next((m for m in messages if m.get("role") == "assistant" and m.get("tool_calls")), None)
-    call = None
-    if first is not None:
-        fn = first["tool_calls"][0].get("function", first["tool_calls"][0])
-        args = json.loads(fn["arguments"]) if isinstance(fn["arguments"], str) else fn["arguments"]
-        call = ToolCall(fn["name"], args)
-    out = {}
-    for form, (family, tok) in toks.items():
-        text = tok.apply_chat_template(messages, tools=tools, tokenize=False,
-                                       add_generation_prompt=add_generation_prompt, **template_kwargs)
-        block = tool_call_text(call, form) if call else ""
-        if block and block not in text:
-            raise LabError(f"the {family} template did not write the call as expected:\n{block}",
-                           "compare the rendered text with tool_call_text(call, form).")
-        n = len(tok(text, add_special_tokens=False)["input_ids"])
-        out[form] = Rendered(form, family, text, n, block,
-                             len(tok(block, add_special_tokens=False)["input_ids"]) if block else 0)
-    return out

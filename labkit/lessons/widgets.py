@@ -3,13 +3,14 @@
 :func:`chat_widget` returns a :class:`ChatBox` (an ``ipywidgets.VBox``): a text
 field, a *Send* and a *Clear* button, a *thinking* toggle and an output area.
 The reply streams token by token: ``generate()`` runs in a thread and a
-``transformers.TextIteratorStreamer`` hands the text over as it is produced.
+``transformers.TextIteratorStreamer`` hands the text over as it is produced (the
+loop notebook 02 writes out in its section 4; notebook 03 ends with this box).
 The streamer only shows the text live: the :class:`~labkit.Reply` comes from
 :func:`labkit.generation.generate_replies`, the path every lesson generates through.
 The conversation keeps the answers and drops the reasoning, as Qwen3's chat
 template does for earlier turns.
 
-Used in notebook 02.
+Used in notebook 03.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ Problems are split by a hash of ``(a, op, b)`` (tool problems: of their text): o
 to the held-out set and is never used in training.  :func:`labkit.nano.evaluation.evaluate` and
 :func:`labkit.nano.evaluation.evaluate_tools` draw only from it.
 
-Used in notebooks 02, 04, 06, 10.
+Used in notebooks 06, 10.
 """
 from __future__ import annotations
 
@@ -245,24 +245,6 @@ def double_sample(rng: random.Random, *, held_out: bool = False, levels: Iterabl
     reasoning = scratchpad(Problem(n, "+", n, len(str(n)))) if thinking else ""
     return Sample(msgs, thinking, reasoning, f"{n} + {n} = {2 * n}",
                   {"task": "double", "level": len(str(n)), "expected": 2 * n})
-
-
-def double_dataset(n: int, seed: int = 0, *, thinking: bool = False) -> list[dict[str, Any]]:
-    """``n`` conversations (``messages`` ending with the assistant's answer) teaching doubling.
-
-    With ``thinking`` the assistant's content holds ``<think>\n{scratchpad}\n</think>\n\n``
-    before the answer, as the Qwen3 template expects for a thinking turn.
-
-    Drawn from the training split only, so :func:`labkit.nano.evaluation.evaluate` with ``task="double"``
-    measures numbers the fine-tuned model never saw.
-    """
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        s = double_sample(rng, thinking=thinking)
-        content = f"<think>\n{s.reasoning}\n</think>\n\n{s.answer}" if thinking else s.answer
-        rows.append({"messages": s.messages + [{"role": "assistant", "content": content}]})
-    return rows
 
 
 # --------------------------------------------------------------------------- tool use (stage 2)

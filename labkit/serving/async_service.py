@@ -6,6 +6,9 @@
 * :class:`AsyncService`: ``await service.generate(messages)`` and
   ``async for piece in service.stream(messages)``, with concurrent requests and
   optional dynamic batching (requests that arrive together share one left-padded batch).
+  Notebook 08 first writes its parts out: a ``ThreadPoolExecutor(max_workers=1)`` that owns the
+  model, and transformers' ``AsyncTextIteratorStreamer`` for streaming (``stream()`` adds stopping
+  early and handing a generation error to the caller).
 
 Used in notebook 08.
 """

@@ -5,7 +5,7 @@
 * Input and output limits counted in tokens: :func:`prompt_tokens`,
   :func:`check_input` (refuse, never truncate), :func:`clamp_output`.
 * Why a blacklist "sanitizer" is no defence against prompt injection
-  (:func:`blacklist_sanitize`, the seed's, against :data:`INJECTIONS`), and what
+  (:func:`blacklist_sanitize`, a deny-list of substrings, against :data:`INJECTIONS`), and what
   helps instead: :func:`messages_with_data`, :class:`ToolPolicy`, a canary and
   :func:`check_output`.
 * Logs that keep only salted hashes of user data (:func:`hash_for_log`,
@@ -35,7 +35,7 @@ class TokenBucket:
 
     ``allow()`` takes one token (or ``cost``) if there is one and says whether the
     request may go; :meth:`retry_after` says how long until it would.  ``clock``
-    is injectable for tests.  Unlike the seed's list of timestamps per user, the
+    is injectable for tests.  Unlike a list of timestamps per user, the
     state is two numbers and a burst is allowed up to ``capacity``.
     """
 
@@ -103,7 +103,7 @@ def check_input(tokenizer, messages, *, max_input_tokens: int, thinking: bool | 
 
     Count tokens, not characters: cost and context are in tokens, and a
     character limit lets a dense script (or digits, one token each) through at
-    many times the size.  Refuse rather than truncate: the seed's
+    many times the size.  Refuse rather than truncate: a tokenizer's
     ``truncation=True, max_length=4096`` cuts the *end* of the prompt, which is
     where the question and the assistant header are.
     """
@@ -123,16 +123,16 @@ def clamp_output(requested: int | None, limit: int) -> int:
     return min(int(requested), int(limit))
 
 
-SEED_DANGEROUS_PATTERNS = ("<script>", "</script>", "javascript:", "data:", "<iframe>", "</iframe>")
+DENY_LIST_PATTERNS = ("<script>", "</script>", "javascript:", "data:", "<iframe>", "</iframe>")
 
 
 def blacklist_sanitize(text: str) -> str:
-    """The seed's ``_sanitize_input``, verbatim in effect: delete a few HTML/JS substrings.
+    """A deny-list "sanitizer" (the source chapter's ``_sanitize_input`` in effect): delete a few HTML/JS substrings.
 
     Shown to be taken apart: it does nothing against prompt injection (plain
     language), misses other casings, and deleting a pattern can *create* one.
     """
-    for pattern in SEED_DANGEROUS_PATTERNS:
+    for pattern in DENY_LIST_PATTERNS:
         text = text.replace(pattern, "")
     return text
 
@@ -232,7 +232,7 @@ def make_salt() -> bytes:
 def hash_for_log(data: str, salt: bytes, length: int = 16) -> str:
     """A salted SHA-256 (HMAC-SHA256 keyed with ``salt``) of ``data``, hex, first ``length`` characters.
 
-    The seed's unsalted ``sha256(data)[:16]`` can be reversed for guessable
+    An unsalted ``sha256(data)[:16]`` can be reversed for guessable
     data (user ids, short prompts) by hashing candidates; without the salt
     nobody can, yet equal inputs still get equal hashes, so logs stay joinable.
     """
@@ -242,7 +242,7 @@ def hash_for_log(data: str, salt: bytes, length: int = 16) -> str:
 
 
 def unsalted_hash(data: str, length: int = 16) -> str:
-    """The seed's ``_hash_sensitive_data``: ``sha256(data)`` without a salt (for the demonstration)."""
+    """``sha256(data)`` without a salt (the source chapter's ``_hash_sensitive_data``), for the demonstration."""
     return hashlib.sha256(data.encode("utf-8")).hexdigest()[:length]
 
 

@@ -1,4 +1,4 @@
-"""GGUF files for llama.cpp and Ollama, made by llama.cpp's own converter, and the Ollama ``Modelfile``.
+"""GGUF files for llama.cpp and Ollama, made by llama.cpp's own converter and quantizer.
 
 * :func:`converter` finds llama.cpp's ``convert_hf_to_gguf.py`` (it is in the
   llama-cpp-python source package: the first call unpacks it from pip's copy of that
@@ -7,15 +7,16 @@
   ``F32``, ``Q8_0`` (both straight from the converter) or ``Q4_K_M`` (the BF16 file
   re-quantized by llama.cpp's ``llama_model_quantize``).  The file carries the
   weights, the tokenizer and the chat template, so llama.cpp and Ollama need nothing
-  else.  Results are kept under ``build/engines/gguf/`` by a hash of the model's files.
-* :func:`modelfile` writes the Ollama ``Modelfile`` that serves the same GGUF.
+  else.  Results are kept under ``build/engines/gguf/`` by a hash of the model's files.  Notebook 09 runs the
+  same two steps in view (the converter's command line, then ``llama_cpp.llama_model_quantize``).
+* :func:`gguf_summary` reads what a GGUF file holds from its header.
 
 The converter runs with the course's transformers: the copy vendored in
 llama-cpp-python 0.3.36 asks for transformers 4.57, which cannot read Qwen3's
 tokenizer config (``extra_special_tokens`` is a list there) and fails with a
 misleading protobuf message.
 
-Used in notebooks 09, 10.
+Used in notebook 09.
 """
 from __future__ import annotations
 
@@ -218,18 +219,3 @@ def gguf_summary(path: str | Path) -> dict:
             "tensor types": dict(types.most_common()),
             "chat template inside": "tokenizer.chat_template" in keys,
             "tokenizer inside": "tokenizer.ggml.tokens" in keys}
-
-
-def modelfile(gguf_path: str | Path, *, temperature: float = 0.6, top_p: float = 0.95, top_k: int = 20,
-              num_ctx: int = 2048) -> str:
-    """The Ollama ``Modelfile`` that serves ``gguf_path`` (``ollama create NAME -f Modelfile``).
-
-    The chat template comes from the GGUF itself; the parameters are Qwen3's
-    recommended sampling for thinking mode, and ``<|im_end|>`` stops a turn.
-    """
-    return (f"FROM {Path(gguf_path).resolve()}\n"
-            f"PARAMETER temperature {temperature}\n"
-            f"PARAMETER top_p {top_p}\n"
-            f"PARAMETER top_k {top_k}\n"
-            f"PARAMETER num_ctx {num_ctx}\n"
-            'PARAMETER stop "<|im_end|>"\n')

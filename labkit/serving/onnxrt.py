@@ -1,11 +1,12 @@
 """ONNX Runtime: export a Qwen checkpoint with onnxruntime-genai's model builder and generate with it.
 
-* :func:`export` runs ``python -m onnxruntime_genai.models.builder -i MODEL -o OUT -p fp32|int8 -e cpu``
-  (offline; the result is kept under ``build/engines/onnx/`` by a hash of the model's files).
-* :class:`OnnxChat` loads an export and generates greedily, token by token, with
-  ``onnxruntime_genai.Generator``.  The prompt is rendered by the model's own
-  tokenizer and chat template (genai's ``apply_chat_template`` fails on Qwen3's
-  template), so it is the very prompt transformers sees.
+* :func:`export` runs :func:`builder_command`, ``python -m onnxruntime_genai.models.builder -i MODEL -o OUT
+  -p fp32|int8 -e cpu`` (offline; the result is kept under ``build/engines/onnx/`` by a hash of the model's files).
+* :class:`OnnxChat` is the generation loop notebook 09 writes out (``og.GeneratorParams``, ``og.Generator``,
+  ``append_tokens``, ``generate_next_token`` until ``is_done()``), as a class: greedy, token by token.
+  The prompt is rendered by the model's own tokenizer and chat template (genai's
+  ``apply_chat_template`` fails on Qwen3's template: its Jinja engine cannot run
+  ``messages|reverse``), so it is the very prompt transformers sees.
 
 No server: ONNX Runtime is the engine inside an application (phones, Windows,
 the browser), so the course calls it in-process.
@@ -43,8 +44,7 @@ def export(model_dir: str | Path, precision: str = "fp32", out_dir: str | Path |
         return out
     part = out.with_name(f"{out.name}.partial-{os.getpid()}")  # per process: two runs may export at once
     cache = out.with_name(f"{out.name}.cache-{os.getpid()}")
-    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(part),
-           "-p", precision, "-e", "cpu", "-c", str(cache)]
+    cmd = builder_command(model_dir, part, precision) + ["-c", str(cache)]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
@@ -56,6 +56,12 @@ def export(model_dir: str | Path, precision: str = "fp32", out_dir: str | Path |
     except OSError:  # another process finished the same export first
         shutil.rmtree(part, ignore_errors=True)
     return out
+
+
+def builder_command(model_dir: str | Path, out_dir: str | Path, precision: str = "fp32") -> list[str]:
+    """onnxruntime-genai's model builder on a Hugging Face folder, for the CPU: the command :func:`export` runs."""
+    return [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(out_dir),
+            "-p", precision, "-e", "cpu"]
 
 
 def _require() -> None:

@@ -1,11 +1,12 @@
 """Engines side by side: the same prompts through every runtime, their answers against transformers', and their speed.
 
 * :func:`held_out_prompts`: arithmetic questions the nano model never saw (with their answers).
-* :func:`ask` / :func:`ask_onnx`: greedy answers from a server (``openai`` client) or an ONNX export,
-  split into reasoning and answer; :func:`agreement` compares them with the reference
-  (transformers ``generate()``, :func:`labkit.generation.generate_batch`): exact text, and accuracy.
-* :func:`stream_timing`: time to first token and decode tokens/s of one streamed request (:func:`decode_rate`:
-  tokens over the time they took to arrive, a stream that comes in bursts included).
+* :func:`split_reply` splits a reply into reasoning and answer, whether a server split the thinking out or not;
+  :func:`agreement` compares replies with the reference (:func:`reference`: transformers ``generate()`` through
+  :func:`labkit.generation.generate_batch`): exact text, and accuracy; :func:`differences` prints the first that differ.
+* :func:`stream_timing`: time to first token, decode tokens/s and the end-to-end rate of one streamed
+  request (:func:`decode_rate`: tokens over the time they took to arrive, a stream that comes in bursts
+  included; NaN when the whole reply came in one burst).
 * :func:`rss_mb`: the resident memory of a server and its children.
 * :class:`Row` / :func:`table` / :func:`plot`: the side-by-side figures of one run.
 
@@ -57,25 +58,6 @@ def reference(model, tokenizer, prompts: Sequence[Prompt], *, thinking: bool, ma
 
 def _body(thinking: bool) -> dict:
     return {"chat_template_kwargs": {"enable_thinking": thinking}}
-
-
-def ask(server, prompts: Sequence[Prompt], *, thinking: bool, max_tokens: int) -> list[tuple[str, str]]:
-    """Greedy ``(reasoning, answer)`` for each prompt from ``server`` (one request at a time, temperature 0)."""
-    client = server.client(timeout=120)
-    out = []
-    for p in prompts:
-        r = client.chat.completions.create(model=server.model, messages=p.messages, max_tokens=max_tokens,
-                                           temperature=0, extra_body=_body(thinking))
-        msg = r.choices[0].message
-        reasoning = getattr(msg, "reasoning", None) or getattr(msg, "reasoning_content", None)
-        out.append(split_reply(msg.content, reasoning))
-    return out
-
-
-def ask_onnx(chat, prompts: Sequence[Prompt], *, thinking: bool, max_tokens: int) -> list[tuple[str, str]]:
-    """The same with an :class:`labkit.serving.onnxrt.OnnxChat` (in-process)."""
-    return [split_reply(chat.generate(p.messages, enable_thinking=thinking, max_new_tokens=max_tokens).text)
-            for p in prompts]
 
 
 def agreement(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]],
@@ -155,14 +137,18 @@ def stream_timing(server, messages: list[dict], *, thinking: bool = True, max_to
 
 
 def differences(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]], prompts: Sequence[Prompt],
-                limit: int = 2) -> list[str]:
-    """Up to ``limit`` replies that differ from the reference, as printable lines (question, both replies)."""
+                limit: int = 2, width: int = 80) -> list[str]:
+    """Up to ``limit`` replies that differ from the reference, as printable lines (question, both replies: the
+    answer's first ``width`` characters and the reasoning's last 60)."""
+    def cut(text: str) -> str:
+        return text if len(text) <= width else text[:width] + "…"
+
     out = []
     for a, r, p in zip(answers, ref, prompts):
         if a != r and len(out) < limit:
             out.append(f"  {p.messages[-1]['content']!r} (expected {p.expected})\n"
-                       f"    transformers: {r[1]!r} after reasoning {r[0][-60:]!r}\n"
-                       f"    this engine : {a[1]!r} after reasoning {a[0][-60:]!r}")
+                       f"    transformers: {cut(r[1])!r} after reasoning {r[0][-60:]!r}\n"
+                       f"    this engine : {cut(a[1])!r} after reasoning {a[0][-60:]!r}")
     return out
 
 
@@ -191,28 +177,32 @@ class Row:
     engine: str
     threads: int
     decode_tok_s: float = math.nan
+    e2e_tok_s: float = math.nan
     ttft_s: float = math.nan
     concurrent_tok_s: float = math.nan
     lost: int | None = None
     rss_mb: float = math.nan
     startup_s: float = math.nan
+    size_mb: float = math.nan
     same_as_transformers: float = math.nan
     accuracy: float = math.nan
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-COLUMNS = {"engine": "engine", "threads": "threads", "decode_tok_s": "decode tok/s (batch 1)",
-           "ttft_s": "TTFT s", "concurrent_tok_s": "tok/s, 32 concurrent", "lost": "lost of 32",
-           "rss_mb": "memory MB", "startup_s": "startup s", "same_as_transformers": "same as transformers",
-           "accuracy": "accuracy", "note": "note"}
+COLUMNS = {"engine": "engine", "threads": "threads", "same_as_transformers": "same as transformers",
+           "accuracy": "accuracy", "decode_tok_s": "decode tok/s (batch 1)",
+           "e2e_tok_s": "end-to-end tok/s (batch 1)", "ttft_s": "TTFT s", "concurrent_tok_s": "tok/s, 32 concurrent",
+           "lost": "lost of 32", "rss_mb": "memory MB", "startup_s": "startup s", "size_mb": "on disk MB",
+           "note": "note"}
 
 
 def table(rows: Sequence[Row]):
     """The rows as a pandas DataFrame with readable column names ("n/a": not measured, see the note)."""
     import pandas as pd
 
-    df = pd.DataFrame([{k: v for k, v in asdict(r).items() if k in COLUMNS} for r in rows])
+    df = pd.DataFrame([{k: asdict(r)[k] for k in COLUMNS} for r in rows])
+    df["lost"] = df["lost"].astype("Int64")     # a count (or n/a), not a float
     df = df.rename(columns=COLUMNS).set_index("engine").round(3)
     return df.astype(object).where(df.notna(), "n/a")
 
@@ -229,10 +219,11 @@ def plot(rows: Sequence[Row], title: str = ""):
     names = [r.engine for r in rows]
     for ax, (key, label) in zip(axes, panels):
         vals = [getattr(r, key) for r in rows]
+        top = max((v for v in vals if not math.isnan(v)), default=0.0)
         ax.barh(names, [0 if math.isnan(v) else v for v in vals], color="tab:blue")
         for y, v in enumerate(vals):
             ax.text(0, y, " n/a" if math.isnan(v) else f" {v:.3g}", va="center",
-                    color="black" if math.isnan(v) else "white" if v > 0.5 * max(x for x in vals if not math.isnan(x)) else "black")
+                    color="white" if not math.isnan(v) and v > 0.5 * top else "black")
         ax.set_title(label, fontsize=9)
         ax.invert_yaxis()
     for ax in axes[1:]:

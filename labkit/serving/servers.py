@@ -157,10 +157,28 @@ def start(engine: Engine, model: str | Path, port: int | None = None, *, host: s
     start-up.  Raises :class:`LabError` with the end of the server's log if it
     exits or is not healthy in time; the process is stopped in every case.
 
-    ``with start(TransformersServe(), path) as server:`` stops it at the end.
+    ``with start(TransformersServe(), path) as server:`` stops it at the end.  A free port picked here can be
+    taken by another process before the server binds it: then the start is tried again on a new port (twice).
     """
+    for attempt in range(3):
+        try:
+            return _start(engine, str(model), port or free_port(host), host, timeout_s, log_path, warmup)
+        except PortTaken:
+            if port is not None or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(LabError):
+    """The server could not bind its port: another process took it."""
+
+
+PORT_TAKEN = ("address already in use", "errno 98", "only one usage of each socket address")
+
+
+def _start(engine: Engine, model: str, port: int, host: str, timeout_s: float | None, log_path: str | Path | None,
+           warmup: bool) -> ServerHandle:
     engine.check()
-    model, port = str(model), port or free_port(host)
     engine.prepare(model)
     timeout_s = engine.timeout_s if timeout_s is None else timeout_s
     cmd = engine.command(model, port, host)
@@ -175,8 +193,9 @@ def start(engine: Engine, model: str | Path, port: int | None = None, *, host: s
     try:
         while not handle.healthy(timeout=1.0):
             if not handle.alive():
-                raise LabError(f"{engine.name} exited with code {proc.returncode} before it was healthy.\n"
-                               f"{handle.logs(15)}", engine.hint)
+                error = PortTaken if any(s in handle.logs(40).lower() for s in PORT_TAKEN) else LabError
+                raise error(f"{engine.name} exited with code {proc.returncode} before it was healthy.\n"
+                            f"{handle.logs(15)}", engine.hint)
             if time.perf_counter() > deadline:
                 raise LabError(f"{engine.name} was not healthy after {timeout_s:.0f} s.\n{handle.logs(15)}",
                                "raise timeout_s on a slow machine, or read the log above.")

@@ -1,4 +1,4 @@
-"""labkit.checks: verdicts, hints, never a traceback, and the checks of exercise 00."""
+"""labkit.checks: verdicts, hints, never a traceback, and the checks of exercises 00 and 01."""
 from __future__ import annotations
 
 import pytest
@@ -80,30 +80,105 @@ def tok():
 
 
 def test_exercise_00_checks_are_registered():
-    for name in ("think_end_id", "n_tokens", "no_think_prompt"):
+    for name in ("auto_tokenizer", "think_end_id", "n_tokens", "no_think_prompt", "bf16_weights_gb"):
         assert checks.REGISTRY[name] is getattr(checks, f"check_{name}")
 
 
 @pytest.mark.model
 def test_exercise_00_right_answers_pass(tok):
+    import torch
+    from transformers import AutoTokenizer
+
+    assert checks.check_auto_tokenizer(AutoTokenizer.from_pretrained(labkit.nano_path())) is True
+    assert checks.check_auto_tokenizer(tok) is True          # the rebuilt tokenizer is a right answer too
     assert checks.check_think_end_id(tok.convert_tokens_to_ids("</think>")) is True
     assert checks.check_n_tokens(len(tok.encode(checks.SENTENCE_00))) is True
     prompt = tok.apply_chat_template(checks.CHAT_00, tokenize=False, add_generation_prompt=True,
                                      enable_thinking=False)
     assert prompt.endswith(checks.EMPTY_THINK)
     assert checks.check_no_think_prompt(prompt) is True
+    size = torch.empty(0, dtype=torch.bfloat16).element_size()
+    assert checks.check_bf16_weights_gb(checks.N_PARAMS_00 * size / 1e9) is True
+    assert checks.check_bf16_weights_gb(int(checks.N_PARAMS_00 * 2 / 1e9)) is True   # an int is a number too
 
 
 @pytest.mark.model
 def test_exercise_00_wrong_answers_fail(tok, capsys):
+    assert checks.check_auto_tokenizer("Qwen/Qwen3-0.6B") is False                  # the id, not the tokenizer
+    assert checks.check_auto_tokenizer(labkit.load_tokenizer("qwen2.5")) is False   # no <think> in Qwen2.5
     assert checks.check_think_end_id(tok.convert_tokens_to_ids("<think>")) is False
     assert checks.check_n_tokens(len(checks.SENTENCE_00.split())) is False
     thinking_on = tok.apply_chat_template(checks.CHAT_00, tokenize=False, add_generation_prompt=True)
     assert checks.check_no_think_prompt(thinking_on) is False
     assert checks.check_no_think_prompt(tok.apply_chat_template(checks.CHAT_00, add_generation_prompt=True,
                                                                 enable_thinking=False)) is False  # ids
+    assert checks.check_bf16_weights_gb(checks.N_PARAMS_00 * 4 / 1e9) is False       # float32
+    assert checks.check_bf16_weights_gb(checks.N_PARAMS_00 * 2 / 2**30) is False     # GiB, not GB
     out = capsys.readouterr().out
-    assert out.count("❌") == 4 and "notebook 00" in out
+    assert out.count("❌") == 8 and "notebook 00" in out
+
+
+# ---------------------------------------------------------------- exercise 01
+def test_exercise_01_checks_are_registered():
+    for name in ("non_embedding_params", "kv_cache_gb", "largest_t4_model", "tokens_per_char"):
+        assert checks.REGISTRY[name] is getattr(checks, f"check_{name}")
+
+
+def _meta_model(name):
+    """The learner's code: the config from the cited fields, the model on the meta device."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from labkit.family import architectures as A
+
+    config = AutoConfig.for_model(A.spec(name).model_type, **A.spec(name).kwargs())
+    with torch.device("meta"):
+        return config, AutoModelForCausalLM.from_config(config)
+
+
+def test_exercise_01_answers_written_with_transformers_pass(capsys):
+    config, model = _meta_model(checks.MODEL_01)
+    total = sum(p.numel() for p in model.parameters())
+    assert checks.check_non_embedding_params(total - model.get_input_embeddings().weight.numel()) is True
+    assert checks.check_non_embedding_params(total) is False                          # the embedding kept
+
+    config_8b, _ = _meta_model("Qwen3-8B")
+    per_token = 2 * config_8b.num_hidden_layers * config_8b.num_key_value_heads * config_8b.head_dim
+    assert checks.check_kv_cache_gb(per_token * 32768 * 2 / 1e9) is True
+    assert checks.check_kv_cache_gb(per_token * 32768 * 2 / 2**30) is False          # GiB, not GB
+    heads = 2 * config_8b.num_hidden_layers * config_8b.num_attention_heads * config_8b.head_dim
+    assert checks.check_kv_cache_gb(heads * 32768 * 2 / 1e9) is False                # attention heads, not KV heads
+    out = capsys.readouterr().out
+    assert out.count("✅") == 2 and out.count("❌") == 3 and "notebook 01" in out
+
+
+@pytest.mark.model
+def test_exercise_01_largest_t4_model_written_with_transformers_passes(capsys):
+    """Six meta builds and the check's own count: seconds, so in the model tier."""
+    largest = None
+    for name in checks.QWEN3_DENSE_01:
+        config, model = _meta_model(name)
+        weights = 2 * sum(p.numel() for p in model.parameters()) / 1e9
+        kv = 2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * 8192 * 2 / 1e9
+        if weights + kv + 1.0 <= 16:
+            largest = name
+    assert checks.check_largest_t4_model(largest) is True
+    assert checks.check_largest_t4_model("Qwen3-8B") is False
+    out = capsys.readouterr().out
+    assert out.count("✅") == 1 and out.count("❌") == 1 and "notebook 01" in out
+
+
+@pytest.mark.model
+def test_exercise_01_tokens_per_char_accepts_the_autotokenizer_answer(capsys):
+    from transformers import AutoTokenizer
+
+    from labkit.family.tokens import COURSE_TEXTS
+
+    text = COURSE_TEXTS[checks.LANGUAGE_01]
+    tokenizer = AutoTokenizer.from_pretrained(labkit.nano_path())
+    assert checks.check_tokens_per_char(len(tokenizer.encode(text)) / len(text)) is True
+    assert checks.check_tokens_per_char(100 * len(tokenizer.encode(text)) / len(text)) is False  # a percentage
+    assert checks.check_tokens_per_char(len(text) / len(tokenizer.encode(text))) is False        # inverted
 
 
 @pytest.mark.model
@@ -121,4 +196,4 @@ def test_second_turn_expects_the_active_models_own_first_answer(capsys):
     assert not checks.check_second_turn(history(first.answer + " "))
     assert not checks.check_second_turn(history(first.text))   # the reasoning and its tags kept
     out = capsys.readouterr().out
-    assert out.count("✅") == 1 and "first_reply.answer" in out
+    assert out.count("✅") == 1 and "after the last </think>" in out

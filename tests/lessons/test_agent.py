@@ -262,24 +262,28 @@ def test_responses_tool_is_the_flat_responses_schema():
 # --------------------------------------------------------------------------- real templates, the real model
 @pytest.mark.model
 def test_qwen35_template_writes_the_xml_form_and_its_parser_reads_it_back():
+    """The two templates write what tool_call_text writes (the notebook renders both, section 7); the XML form
+    costs more tokens; transformers' parser reads the Qwen3.5 reply back with the prompt as prefix."""
     from transformers import AutoTokenizer
 
     from labkit.models import NANO_DIR
 
-    xml_tok = tools.qwen3_5_tokenizer()
+    json_tok, xml_tok = AutoTokenizer.from_pretrained(NANO_DIR), tools.qwen3_5_tokenizer()
     call = ToolCall("calculator", {"expression": "5215 * 1196"})
     q = [{"role": "user", "content": "What is 5215 × 1196?"}]
     conv = q + tools.tool_messages([call], ["6237140"], reasoning="I call it.")
-    forms = tools.render_forms(conv, [tools.calculator], json_tokenizer=AutoTokenizer.from_pretrained(NANO_DIR),
-                               xml_tokenizer=xml_tok)
-    assert "<function=calculator>\n<parameter=expression>\n5215 * 1196\n</parameter>" in forms["xml"].text
-    assert forms["xml"].call_text == tools.tool_call_text(call, "xml") and forms["json"].call_text == \
-        nano.tool_call_text("5215 * 1196")
-    assert forms["xml"].tokens > forms["json"].tokens > 100 and forms["xml"].call_tokens > forms["json"].call_tokens
+    rendered = {form: t.apply_chat_template(conv, tools=[tools.calculator], tokenize=False)
+                for form, t in (("json", json_tok), ("xml", xml_tok))}
+    assert "<function=calculator>\n<parameter=expression>\n5215 * 1196\n</parameter>" in rendered["xml"]
+    assert tools.tool_call_text(call, "xml") in rendered["xml"]
+    assert tools.tool_call_text(call, "json") == nano.tool_call_text("5215 * 1196") in rendered["json"]
+    sizes = {form: (len(t(rendered[form]).input_ids), len(t(tools.tool_call_text(call, form)).input_ids))
+             for form, t in (("json", json_tok), ("xml", xml_tok))}
+    assert sizes["xml"][0] > sizes["json"][0] > 100 and sizes["xml"][1] > sizes["json"][1]
     assert len(xml_tok) > 248_000
     prompt = xml_tok.apply_chat_template(q, tools=[tools.calculator], tokenize=False, add_generation_prompt=True)
     assert prompt.endswith("<|im_start|>assistant\n<think>\n")          # the think template opens the block
-    parsed = xml_tok.parse_response("I call it.\n</think>\n\n" + forms["xml"].call_text + "<|im_end|>",
+    parsed = xml_tok.parse_response("I call it.\n</think>\n\n" + tools.tool_call_text(call, "xml") + "<|im_end|>",
                                     prefix=prompt, tools=[tools.calculator])
     assert parsed["reasoning_content"] == "I call it."
     assert parsed["tool_calls"] == [{"type": "function", "function": {"name": "calculator",

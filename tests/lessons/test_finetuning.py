@@ -1,5 +1,6 @@
 """labkit.lessons.finetuning: learner mistakes become LabErrors, the data is right, the fast trainer computes
-the same loss as trl's, and a merged adapter answers exactly like base + adapter."""
+the same loss as trl's, completion_loss is trl's loss, a merged adapter answers exactly like base + adapter,
+and the checks of exercise 06 accept right answers and refuse wrong ones."""
 from __future__ import annotations
 
 import json
@@ -47,54 +48,59 @@ def test_lora_config_defaults(nano):
     assert cfg.r == 4 and cfg.lora_alpha == 8 and cfg.task_type == "CAUSAL_LM"
 
 
-def test_a_dataset_without_the_fields_is_named(nano):
-    from datasets import Dataset
-
-    bad = Dataset.from_list([{"instruction": "Double 4.", "output": "4 + 4 = 8"}])
-    with pytest.raises(labkit.LabError) as err:
-        finetune.validate_dataset(bad)
-    assert "'prompt'" in str(err.value) and "'completion'" in str(err.value) and "instruction" in str(err.value)
-    with pytest.raises(labkit.LabError, match="empty"):
-        finetune.validate_dataset(Dataset.from_list([]))
-
-
-def test_4bit_without_bitsandbytes_is_refused(nano, monkeypatch):
-    monkeypatch.setattr(quant, "bnb_status", lambda: (False, "bitsandbytes cannot be imported (test)"))
-    with pytest.raises(labkit.LabError, match="pip install"):
-        finetune.validate_setup(nano[0], precision="nf4")
-    finetune.validate_setup(nano[0], precision="fp32")
-
-
 def test_doubling_rows(nano):
+    from labkit.nano import curriculum
+
     _, tok = nano
-    rows = finetune.doubling_rows(tok, 40, seed=3, replay=0.25, thinking=False)
-    assert len(rows) == 50
-    double = [r for r in rows if "Double" in r["prompt"] or "double" in r["prompt"] or "twice" in r["prompt"]]
-    assert len(double) == 40
+    rows = finetune.doubling_rows(tok, 40, seed=3, replay=2, thinking=False)
+    assert len(rows) == 120
+    double = rows[:40]
     for r in double:
         assert r["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")   # thinking off
         n = int(r["completion"].split(" + ")[0])
         assert r["completion"] == f"{n} + {n} = {2 * n}<|im_end|>"
-    ds = finetune.build_datasets(tok, n_train=8, n_eval=4)
-    assert ds["train"].column_names == ["prompt", "completion"] and len(ds["eval"]) == 4
+        assert not curriculum.is_held_out(n, "+", n)                                  # training numbers only
+    assert not any("Double" in r["prompt"] for r in rows[40:])                         # replay: the curriculum
+    assert all(r["completion"].endswith("<|im_end|>") for r in rows[40:])
+    held = finetune.doubling_rows(tok, 20, seed=3, held_out=True)
+    assert all(curriculum.is_held_out(n, "+", n) for n in
+               (int(r["completion"].split("\n\n")[-1].split(" + ")[0]) for r in held))
+    with pytest.raises(labkit.LabError):
+        finetune.doubling_rows(tok, -1)
 
 
-def _trainer(cls, model, tok, data):
+def test_doubling_rows_in_the_thinking_mode(nano):
+    _, tok = nano
+    worked = finetune.doubling_rows(tok, 5, seed=3, thinking=True)
+    assert len(worked) == 5
+    for r in worked:
+        assert r["prompt"].endswith("<|im_start|>assistant\n")                      # the model opens <think>
+        n = int(r["completion"].split("\n\n")[-1].split(" + ")[0])
+        assert r["completion"].startswith("<think>\n") and "carry" in r["completion"]
+        assert r["completion"].endswith(f"</think>\n\n{n} + {n} = {2 * n}<|im_end|>")
+
+
+def _config(**overrides):
     from trl import SFTConfig
 
-    args = SFTConfig(output_dir="/tmp/qwen-labs-test-ft", max_steps=1, per_device_train_batch_size=4,
-                     completion_only_loss=True, bf16=False, activation_checkpointing=False, use_cpu=True,
-                     report_to="none", save_strategy="no", disable_tqdm=True)
-    return cls(model=model, args=args, train_dataset=data, processing_class=tok,
+    args = dict(output_dir="/tmp/qwen-labs-test-ft", max_steps=1, per_device_train_batch_size=4,
+                completion_only_loss=True, bf16=False, activation_checkpointing=False, use_cpu=True,
+                report_to="none", save_strategy="no", disable_tqdm=True, seed=0)
+    return SFTConfig(**{**args, **overrides})
+
+
+def _trainer(cls, model, tok, data, **overrides):
+    return cls(model=model, args=_config(**overrides), train_dataset=data, processing_class=tok,
                peft_config=finetune.lora_config(model, r=4))
 
 
 @pytest.mark.model
 def test_label_only_trainer_gives_trl_s_loss(nano):
+    from datasets import Dataset
     from trl import SFTTrainer
 
     _, tok = nano
-    data = finetune.build_datasets(tok, n_train=8, n_eval=4, replay=0.5)["train"]
+    data = Dataset.from_list(finetune.doubling_rows(tok, 6, replay=1))
     losses, heads = [], []
     for cls, min_merge in ((SFTTrainer, None), (finetune.LabelOnlySFTTrainer, 0.5), (finetune.LabelOnlySFTTrainer, 0.0)):
         torch.manual_seed(0)
@@ -113,6 +119,22 @@ def test_label_only_trainer_gives_trl_s_loss(nano):
     assert heads[1] is None                                           # ...and here the whole one
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
     assert losses[2] == pytest.approx(losses[0], rel=1e-4)
+
+
+@pytest.mark.model
+def test_the_fast_trainer_trains_like_trl_step_by_step(nano):
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    _, tok = nano
+    data = Dataset.from_list(finetune.doubling_rows(tok, 8, replay=1))
+    curves = []
+    for cls in (SFTTrainer, finetune.LabelOnlySFTTrainer):
+        trainer = _trainer(cls, labkit.load_model()[0], tok, data, max_steps=3, logging_steps=1, learning_rate=3e-3)
+        trainer.train()
+        curves.append([h["loss"] for h in trainer.state.log_history if "loss" in h])
+    assert len(curves[0]) == 3 and curves[1] == pytest.approx(curves[0], rel=1e-3)
+    assert curves[0][-1] < curves[0][0]
 
 
 def test_merged_rows_give_the_full_vocabulary_loss_and_argmax():
@@ -140,28 +162,26 @@ def test_merged_rows_give_the_full_vocabulary_loss_and_argmax():
 
 
 @pytest.mark.model
-def test_param_counts_and_adapter_size(nano, tmp_path):
-    from peft import get_peft_model
+def test_completion_loss_is_trl_s_eval_loss(nano):
+    from datasets import Dataset
+    from trl import SFTTrainer
 
-    model, _ = labkit.load_model()
-    peft_model = get_peft_model(model, finetune.lora_config(model, ["q_proj", "v_proj"], r=4))
-    counts = finetune.param_counts(peft_model)
-    cfg = model.config
-    q = 4 * (cfg.hidden_size + cfg.num_attention_heads * cfg.head_dim)
-    v = 4 * (cfg.hidden_size + cfg.num_key_value_heads * cfg.head_dim)
-    assert counts["trainable"] == cfg.num_hidden_layers * (q + v)
-    assert counts["total"] == sum(p.numel() for p in nano[0].parameters()) + counts["trainable"]
-    peft_model.save_pretrained(tmp_path / "a")
-    size = finetune.adapter_size(tmp_path / "a")
-    assert counts["trainable"] * 4 < size < counts["trainable"] * 4 + 20_000
-    mem = finetune.training_memory(peft_model)
-    assert mem["optimizer_state"] == 2 * mem["gradients"] == 2 * 4 * counts["trainable"]
+    model, tok = nano
+    rows = finetune.doubling_rows(tok, 6, seed=5, held_out=True)
+    data = Dataset.from_list(rows)   # trl 1.16 wants a train_dataset even to evaluate
+    trainer = SFTTrainer(model=model, args=_config(per_device_eval_batch_size=len(rows)), train_dataset=data,
+                         eval_dataset=data, processing_class=tok)
+    expected = trainer.evaluate()["eval_loss"]
+    assert finetune.completion_loss(model, tok, rows) == pytest.approx(expected, rel=1e-4)
+    assert not model.training
     with pytest.raises(labkit.LabError):
-        finetune.adapter_size(tmp_path / "missing")
+        finetune.completion_loss(model, tok, [])
 
 
 @pytest.mark.model
 def test_merged_outputs_equal_base_plus_adapter(nano, tmp_path):
+    import random
+
     from peft import PeftModel, get_peft_model
 
     from labkit.nano import curriculum as nano_mod
@@ -175,17 +195,19 @@ def test_merged_outputs_equal_base_plus_adapter(nano, tmp_path):
             if "lora_B" in name:
                 p.normal_(0, 0.5)
     peft_model.save_pretrained(tmp_path / "adapter")
-    import random
-
     rng = random.Random(1)
     questions = [nano_mod.double_sample(rng, held_out=True).messages for _ in range(6)]
+
+    def greedy(m):
+        return [r.ids for r in labkit.generate_batch(m, tok, questions, max_new_tokens=24, do_sample=False,
+                                                     temperature=None, top_p=None, top_k=None)]
+
     reloaded = PeftModel.from_pretrained(labkit.load_model()[0], tmp_path / "adapter").eval()
-    with_adapter = finetune.greedy_outputs(reloaded, tok, questions)
-    base_out = finetune.greedy_outputs(labkit.load_model()[0], tok, questions)
-    assert with_adapter != base_out                       # the adapter does something
+    with_adapter = greedy(reloaded)
+    assert with_adapter != greedy(labkit.load_model()[0])                   # the adapter does something
     merged = reloaded.merge_and_unload()
     assert not any("lora" in n for n, _ in merged.named_modules())
-    assert finetune.greedy_outputs(merged, tok, questions) == with_adapter
+    assert greedy(merged) == with_adapter
 
 
 @pytest.mark.model
@@ -200,22 +222,36 @@ def test_linear_module_names_see_through_peft_and_4bit(nano):
 
 
 @pytest.mark.model
-def test_exercise_checks_of_notebook_05(nano, capsys):
+def test_exercise_checks_of_notebook_06(nano, capsys):
+    from datasets import Dataset
+    from trl import SFTTrainer
+
     from labkit import checks
 
     _, tok = nano
-    assert checks.check_lora_targets(["q_proj", "v_proj"]) is False                      # peft's default only
-    assert checks.check_lora_targets(REAL) is True
     assert checks.check_trainable_params(6 * 4 * (64 + 128 + 64 + 64)) is True
     hand_written = {"prompt": "<|im_start|>user\nDouble 21.<|im_end|>\n<|im_start|>assistant\n",
                     "completion": "21 + 21 = 42<|im_end|>"}
     assert checks.check_doubling_row(hand_written) is False                              # no empty think block
+    data = Dataset.from_list(finetune.doubling_rows(tok, 16))
+    assert checks.check_lora_run("trainer") is False                                     # not a trainer
+    untrained = _trainer(SFTTrainer, labkit.load_model()[0], tok, data)
+    assert checks.check_lora_run(untrained) is False                                     # 0 steps
+    no_lora = SFTTrainer(model=labkit.load_model()[0], args=_config(), train_dataset=data, processing_class=tok)
+    assert checks.check_lora_run(no_lora) is False                                       # full fine-tuning
     out = capsys.readouterr().out
-    assert out.count("❌") == 2 and "Hint:" in out and "notebook 06" in out
+    assert out.count("❌") == 4 and "Hint:" in out and "notebook 06" in out and "0 steps" in out
+    timid = _trainer(finetune.LabelOnlySFTTrainer, labkit.load_model()[0], tok, data, max_steps=2, learning_rate=2e-5)
+    timid.train()
+    assert checks.check_lora_run(timid) is False                                         # trl's default rate: too slow
+    learned = _trainer(finetune.LabelOnlySFTTrainer, labkit.load_model()[0], tok, data, max_steps=8,
+                       learning_rate=3e-3)
+    learned.train()
+    assert checks.check_lora_run(learned) is True                                        # a subclass is fine
     checks.reset()
 
 
-def test_exercise_checks_of_notebook_04(capsys):
+def test_exercise_checks_of_notebook_05(capsys):
     from transformers import BitsAndBytesConfig
 
     from labkit import checks
@@ -228,63 +264,6 @@ def test_exercise_checks_of_notebook_04(capsys):
     assert checks.check_embedding_share(95.6) is False                                   # a percentage, not a share
     assert "Hint:" in capsys.readouterr().out
     checks.reset()
-
-
-def test_doubling_rows_in_the_thinking_mode(nano):
-    _, tok = nano
-    worked = finetune.doubling_rows(tok, 5, seed=3, thinking=True, replay=0.0)
-    assert len(worked) == 5
-    for r in worked:
-        assert r["prompt"].endswith("<|im_start|>assistant\n")                      # the model opens <think>
-        n = int(r["completion"].split("\n\n")[-1].split(" + ")[0])
-        assert r["completion"].startswith("<think>\n") and "carry" in r["completion"]
-        assert r["completion"].endswith(f"</think>\n\n{n} + {n} = {2 * n}<|im_end|>")
-
-
-@pytest.mark.model
-def test_step_time_times_training_steps_and_returns_the_first_loss(nano):
-    import time
-
-    _, tok = nano
-    data = finetune.build_datasets(tok, n_train=4, n_eval=4, replay=0.0)["train"]   # 4 rows: one batch
-    trainer = _trainer(finetune.LabelOnlySFTTrainer, labkit.load_model()[0], tok, data)
-    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
-    trainer.model.train()
-    with torch.no_grad():
-        expected = float(trainer.compute_loss(trainer.model, batch))
-    t0 = time.perf_counter()
-    seconds, loss = finetune.step_time(trainer, min_run_time=0.0)
-    wall = time.perf_counter() - t0
-    assert 0 < seconds < wall                # per step: a warm-up step and the timed ones took longer
-    assert loss == pytest.approx(expected, rel=1e-4)
-
-
-@pytest.mark.model
-def test_lora_grads_are_one_vector_and_do_not_accumulate(nano):
-    from peft import get_peft_model
-
-    model, tok = labkit.load_model()
-    peft_model = get_peft_model(model, finetune.lora_config(model, ["q_proj", "v_proj"], r=2))
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.1)
-    sample = tok(["<|im_start|>user\nDouble 4.<|im_end|>\n<|im_start|>assistant\n4 + 4 = 8"], return_tensors="pt")
-    first, second = finetune.lora_grads(peft_model, sample), finetune.lora_grads(peft_model, sample)
-    assert first.numel() == finetune.param_counts(peft_model)["trainable"] and first.norm() > 0
-    assert torch.allclose(first, second)
-
-
-def test_greedy_outputs_are_the_ids_of_generate_batch(nano):
-    import random
-
-    from labkit.nano import curriculum as nano_mod
-
-    model, tok = nano
-    rng = random.Random(2)
-    questions = [nano_mod.double_sample(rng, held_out=True).messages for _ in range(3)]
-    replies = labkit.generate_batch(model, tok, questions, thinking=True, max_new_tokens=40, do_sample=False)
-    assert finetune.greedy_outputs(model, tok, questions, thinking=True, max_new_tokens=40) == [r.ids for r in replies]
 
 
 def test_the_trainer_is_a_module_level_sft_trainer():

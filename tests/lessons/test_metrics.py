@@ -1,13 +1,17 @@
-"""labkit.lessons.metrics: per-request timings, true model memory, percentiles, a health check that runs the model."""
+"""labkit.lessons.metrics: per-request timings, the memory a model holds, a health check that runs the model."""
 from __future__ import annotations
 
 import copy
+import json
+import time
+from pathlib import Path
 
 import pytest
+import torch
+from transformers.generation.streamers import BaseStreamer
 
 import labkit
 from labkit.lessons import metrics
-from labkit.errors import LabError
 
 MSGS = [{"role": "user", "content": "What is 12 + 30?"}]
 
@@ -17,14 +21,39 @@ def mt():
     return labkit.load_model()
 
 
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07_monitoring_and_performance.ipynb"
+
+
 def test_timing_streamer_skips_the_prompt():
     s = metrics.TimingStreamer()
-    s.put([[1, 2, 3]])  # the prompt
+    assert isinstance(s, BaseStreamer)
+    s.put(torch.tensor([[1, 2, 3]]))  # the prompt
     assert s.token_times == []
-    s.put([4])
-    s.put([5])
+    s.put(torch.tensor([4]))
+    s.put(torch.tensor([5]))
     s.end()
-    assert len(s.token_times) == 2 and s.ended_at is not None and s.token_times[0] <= s.token_times[1]
+    assert len(s.token_times) == 2 and s.ended_at is not None and s.start <= s.token_times[0] <= s.token_times[1]
+
+
+def test_timing_streamer_is_the_notebooks_token_timer(monkeypatch):
+    """measure_request repeats notebook 07's TokenTimer: the same stamps for the same calls."""
+    cells = ["".join(c["source"]) for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+             if c["cell_type"] == "code"]
+    source = next(c for c in cells if "class TokenTimer(BaseStreamer)" in c)
+    namespace = {"BaseStreamer": BaseStreamer, "time": time}
+    exec(source, namespace)
+    stamps = []
+    for make in (namespace["TokenTimer"], metrics.TimingStreamer):
+        ticks = iter([10.0, 11.0, 11.25, 11.5, 11.5])   # made, three tokens, end (the prompt reads no clock)
+        monkeypatch.setattr(time, "perf_counter", lambda: next(ticks))
+        s = make()
+        for value in (torch.tensor([[7, 8, 9]]), torch.tensor([1]), torch.tensor([2]), torch.tensor([3])):
+            s.put(value)
+        s.end()
+        times = s.times if hasattr(s, "times") else s.token_times
+        ended = s.ended if hasattr(s, "ended") else s.ended_at
+        stamps.append((s.start, times, ended))
+    assert stamps[0] == stamps[1] == (10.0, [11.0, 11.25, 11.5], 11.5)
 
 
 @pytest.mark.model
@@ -36,6 +65,7 @@ def test_measure_request_counts_and_orders(mt):
     assert m.prompt_tokens == want_prompt
     assert m.output_tokens == 12
     assert 0 < m.ttft_s < m.total_s
+    assert m.total_s >= m.ttft_s + (m.output_tokens - 1) / m.decode_tokens_per_s * 0.999  # first + decode <= all
     assert m.decode_tokens_per_s > 0
     # decode speed is measured after the first token: it must exceed the naive all-in figure
     assert m.decode_tokens_per_s > m.output_tokens / m.total_s * 0.99
@@ -66,47 +96,6 @@ def test_model_memory_is_transformers_footprint_split_in_two(mt):
     assert not set(buffers) & set(model.state_dict())
     text = str(report)
     assert f"buffers {report.buffer_bytes:,} bytes" in text and "MiB" in text  # small buffers in bytes, not 0.000 MiB
-
-
-def test_rss_delta_is_not_model_memory(mt):
-    model, tok = mt
-    result, delta = metrics.rss_delta(lambda: 42)
-    assert result == 42 and isinstance(delta, int)
-    # a generation with an already loaded model changes RSS by far less than the weights it reads
-    _, delta = metrics.rss_delta(lambda: metrics.measure_request(model, tok, MSGS, max_new_tokens=4))
-    assert abs(delta) < metrics.model_memory(model).parameter_bytes
-
-
-def test_percentiles_match_numpy_and_drop_nan():
-    vals = list(range(1, 101)) + [float("nan")]
-    p = metrics.percentiles(vals)
-    assert p == {"p50": 50.5, "p95": pytest.approx(95.05), "p99": pytest.approx(99.01)}
-    with pytest.raises(LabError, match="no values"):
-        metrics.percentiles([])
-
-
-def test_summarize_shows_the_tail_the_mean_hides():
-    fast = [metrics.RequestMetrics(10, 8, 0.01, 0.1, 100.0) for _ in range(18)]
-    slow = [metrics.RequestMetrics(10, 8, 0.5, 3.0, 5.0) for _ in range(2)]
-    s = metrics.summarize(fast + slow)
-    assert s["total_s"]["p50"] == pytest.approx(0.1)
-    assert s["total_s"]["p99"] > 2.0 > s["total_s"]["mean"]
-    table = metrics.format_summary(s)
-    assert "p95" in table
-    latency = next(line for line in table.splitlines() if line.startswith("total latency (ms)"))
-    assert latency.split()[3:5] == ["390.0", "100.0"]  # in ms: mean (18 x 0.1 s + 2 x 3 s) / 20, p50 0.1 s
-    with pytest.raises(LabError):
-        metrics.summarize([])
-
-
-def test_plot_latencies_marks_percentiles():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    ms = [metrics.RequestMetrics(10, 8, 0.01, 0.1 + i / 100, 100.0) for i in range(20)]
-    ax = metrics.plot_latencies(ms)
-    labels = [line.get_label() for line in ax.get_lines()]
-    assert any(lbl.startswith("p95") for lbl in labels) and any(lbl.startswith("mean") for lbl in labels)
 
 
 def test_health_check_runs_the_model(mt):

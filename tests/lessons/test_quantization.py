@@ -131,23 +131,6 @@ def test_memory_table_matches_the_calculator():
     assert small["kv_cache_gb"] == round(arch.kv_cache_gb("Qwen3-0.6B", 8192, 1), 2)
 
 
-def test_gguf_round_trip(fp32, tmp_path):
-    pytest.importorskip("gguf")
-    model, _ = fp32
-    info = quant.write_gguf(model, tmp_path / "nano.gguf", "Q8_0")
-    assert info["path"].stat().st_size == info["bytes"] < quant.total_bytes(model) / 3
-    back = quant.read_gguf(info["path"], model)
-    assert back["metadata"]["qwen3.block_count"] == model.config.num_hidden_layers
-    assert back["types"]["token_embd.weight"] == "Q8_0"                  # GGUF quantizes the embedding
-    sd = model.state_dict()
-    assert set(back["state_dict"]) == set(sd) - {"lm_head.weight"}        # tied head stored once
-    w = sd["model.layers.0.mlp.down_proj.weight"]
-    err = (back["state_dict"]["model.layers.0.mlp.down_proj.weight"] - w).abs().max()
-    assert 0 < err <= w.abs().max() / 127 + 1e-6                         # Q8_0: within one step of its block scale
-    with pytest.raises(labkit.LabError):
-        quant.write_gguf(model, tmp_path / "x.gguf", "Q3_X")
-
-
 @pytest.mark.model
 @needs_bnb
 def test_keep_4bit_trainable_keeps_gradients_through_an_evaluation():
@@ -186,6 +169,18 @@ def test_load_weights_matches_load_quantized(fp32):
     nf4_bf16 = quant.load_weights("nf4", dtype=torch.bfloat16, compute_dtype=torch.bfloat16)
     assert type(nf4_bf16.model.layers[0].mlp.up_proj).__name__ == "Linear4bit"
     assert nf4_bf16.model.embed_tokens.weight.dtype == torch.bfloat16
+
+
+@pytest.mark.model
+@needs_bnb
+def test_compare_precisions_loads_the_quantized_rows_in_the_dtype_asked_for():
+    # notebook 05 passes dtype=compute_dtype, so the 4-bit row's memory reads against the 16-bit row's
+    table = quant.compare_precisions(["bf16", "nf4"], eval_n=2, thinking=False, dtype=torch.bfloat16,
+                                     compute_dtype=torch.bfloat16, prompts=["What is 2 + 3?"], decode_tokens=2,
+                                     decode_repeats=1, progress=False)
+    mb = table.set_index("precision")["footprint_mb"]
+    assert mb["nf4"] < mb["bf16"]
+    assert table["kl_vs_baseline"].iloc[1] > 0
 
 
 def test_the_optional_cpu_kernel_notice_is_dropped_and_nothing_else(caplog):

@@ -1,6 +1,7 @@
-"""labkit.lessons.structured: validation and the rejected-schema error (unit); the llguidance logits processor on
-the real Qwen3 tokenizer with a random one-layer Qwen3 and the nano model (tier `model`: building llguidance's
-tokenizer takes seconds); llama.cpp's ``response_format`` (tier `serving`)."""
+"""labkit.lessons.structured: validation, scoring and the rejected-schema error (unit); the llguidance logits processor
+on the real Qwen3 tokenizer with a random one-layer Qwen3 and the nano model (tier `model`: building llguidance's
+tokenizer takes seconds); ``response_format`` through llama.cpp (enforced) and ``transformers serve`` (ignored)
+(tier `serving`)."""
 from __future__ import annotations
 
 import re
@@ -219,3 +220,32 @@ def test_the_blank_line_after_think_is_allowed_unless_refused(tok):
         assert (ok and m.is_accepting()) == accepted
     m = llguidance.LLMatcher(ll_tokenizer(tok), compile_schema(SCHEMA_ANSWER, tok), log_level=0)
     assert not all(m.consume_token(t) for t in tok.encode('\n\n\n{"answer": 13}', add_special_tokens=False))
+
+
+def test_score_reads_the_field_named_by_key():
+    from labkit.nano.curriculum import Problem
+
+    problems = [Problem(a=9, op="+", b=4, level=1)]
+    schema = {"type": "object", "properties": {"result": {"type": "integer"}}, "required": ["result"],
+              "additionalProperties": False}
+    assert structured.score(['{"result": 13}'], problems, schema, key="result")["accuracy"] == 1.0
+    got = structured.score(['{"answer": 13}'], problems, schema, key="result")
+    assert got["accuracy"] == 0.0 and got["number_right"] == 1.0 and got["conforms"] == 0.0 and got["valid_json"] == 1.0
+
+
+@pytest.mark.serving
+def test_transformers_serve_ignores_response_format():
+    """transformers serve 5.23 accepts ``response_format`` and ignores it (a line in its log): notebook 10, section 8,
+    says so and validates on the client side."""
+    from labkit.serving import serve
+
+    schema = {"type": "object", "properties": {"result": {"type": "integer"}}, "required": ["result"],
+              "additionalProperties": False}
+    with serve.serve("transformers", "nano", threads=1) as server:
+        r = server.client().chat.completions.create(
+            model=server.model, messages=structured.json_conversation("What is 9 + 4?"), max_tokens=160, temperature=0,
+            response_format={"type": "json_schema", "json_schema": {"name": "result", "schema": schema}})
+        text = r.choices[0].message.content
+        assert structured.validate(text, structured.ANSWER_SCHEMA) == (True, True), text    # the model's own habit
+        assert structured.validate(text, schema) == (True, False)
+        assert "Ignoring unsupported fields in the request: {'response_format'}" in server.logs(60)

@@ -1,5 +1,5 @@
 """labkit.serving.llamacpp: GGUF files by llama.cpp's own converter (tier `model`: converts the nano model), the
-header reader, the Ollama Modelfile, and the errors for bad input."""
+header reader, and the errors for bad input."""
 from __future__ import annotations
 
 import pytest
@@ -14,14 +14,6 @@ def test_bad_input_is_refused(tmp_path):
         llamacpp.to_gguf(nano_path(), "Q3")
     with pytest.raises(LabError, match="not a model folder"):
         llamacpp.to_gguf(tmp_path, "Q8_0")
-
-
-def test_modelfile_points_at_the_file(tmp_path):
-    text = llamacpp.modelfile(tmp_path / "m.gguf", temperature=0.7, num_ctx=4096)
-    lines = text.splitlines()
-    assert lines[0] == f"FROM {(tmp_path / 'm.gguf').resolve()}"
-    assert "PARAMETER temperature 0.7" in lines and "PARAMETER num_ctx 4096" in lines
-    assert 'PARAMETER stop "<|im_end|>"' in lines
 
 
 def test_model_digest_follows_the_weights(tmp_path):

@@ -14,6 +14,12 @@ def test_unknown_precision_is_refused():
         onnxrt.export(nano_path(), "fp8")
 
 
+def test_builder_command_is_the_model_builder_for_the_cpu(tmp_path):
+    cmd = onnxrt.builder_command("model", tmp_path / "out", "int8")
+    assert cmd[1:3] == ["-m", "onnxruntime_genai.models.builder"]
+    assert cmd[3:] == ["-i", "model", "-o", str(tmp_path / "out"), "-p", "int8", "-e", "cpu"]
+
+
 @pytest.mark.model
 def test_fp32_export_generates_transformers_greedy_tokens():
     pytest.importorskip("onnxruntime_genai")

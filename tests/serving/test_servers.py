@@ -269,3 +269,19 @@ def test_the_docs_install_vllm_beside_the_course_never_into_it():
             if "pip install vllm" in line:
                 assert "venv" in line or "environment of its own" in line or "own:" in line, (where, line)
     assert "~/vllm-env/bin/pip install vllm" in servers.VLLM_INSTALL
+
+
+def test_a_port_taken_before_the_server_binds_it_is_replaced(monkeypatch):
+    """free_port() can hand out a port another process grabs first: start() tries again on a new one."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        ports = iter([taken, servers.free_port()])
+        monkeypatch.setattr(servers, "free_port", lambda host="127.0.0.1": next(ports))
+        with servers.start(FakeEngine(), "echo", warmup=False) as server:
+            assert server.port != taken and server.healthy()
+        with pytest.raises(servers.PortTaken):   # a port the caller chose is not replaced
+            servers.start(FakeEngine(), "echo", port=taken, warmup=False)

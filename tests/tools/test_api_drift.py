@@ -14,13 +14,21 @@ import api_drift
 CANARIES = [
     ("notebooks/06_lora_and_qlora.ipynb", "TrainingArguments", "evaluation_strategy", "rejected"),  # demonstration
     ("notebooks/06_lora_and_qlora.ipynb", "SFTTrainer", "max_seq_length", "rejected"),  # demonstration
-    ("notebooks/06_lora_and_qlora.ipynb", "SFTConfig", "activation_checkpointing", "accepted"),  # via **machine
-    ("notebooks/06_lora_and_qlora.ipynb", "LoraTrainer", "processing_class", "accepted"),  # labkit subclass
+    ("notebooks/06_lora_and_qlora.ipynb", "SFTConfig", "activation_checkpointing", "accepted"),
+    ("notebooks/06_lora_and_qlora.ipynb", "SFTTrainer", "processing_class", "accepted"),
+    ("notebooks/06_lora_and_qlora.ipynb", "LoraConfig", "target_modules", "accepted"),
+    ("notebooks/06_lora_and_qlora.ipynb", "LoraConfig", "lora_alpha", "accepted"),
+    ("notebooks/06_lora_and_qlora.ipynb", "LoraConfig", "task_type", "accepted"),
+    ("notebooks/06_lora_and_qlora.ipynb", "SFTConfig", "completion_only_loss", "accepted"),
+    ("notebooks/06_lora_and_qlora.ipynb", "SFTConfig", "use_cpu", "accepted"),
     ("notebooks/06_lora_and_qlora.ipynb", "prepare_model_for_kbit_training", "use_gradient_checkpointing",
      "accepted"),
     ("notebooks/05_quantized_loading.ipynb", "AutoModelForCausalLM.from_pretrained", "load_in_8bit",
      "rejected"),  # demonstration
     ("notebooks/05_quantized_loading.ipynb", "BitsAndBytesConfig", "bnb_4bit_quant_type", "accepted"),
+    ("notebooks/05_quantized_loading.ipynb", "AutoModelForCausalLM.from_pretrained", "quantization_config",
+     "accepted"),
+    ("notebooks/05_quantized_loading.ipynb", "BitsAndBytesConfig", "bnb_4bit_compute_dtype", "accepted"),
     ("solutions/06_lora_and_qlora_solution.ipynb", "SFTConfig", "max_length", "accepted"),
     ("labkit/lessons/finetuning.py", "LoraConfig", "target_modules", "accepted"),
     ("labkit/lessons/quantization.py", "BitsAndBytesConfig", "bnb_4bit_use_double_quant", "accepted"),

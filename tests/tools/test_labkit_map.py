@@ -56,7 +56,7 @@ def test_a_stale_used_line_is_found(tmp_path, monkeypatch):
     monkeypatch.setattr(labkit_map, "README", fake / "README.md")
     assert labkit_map.main(["--check"]) == 1
     assert labkit_map.main(["--write"]) == 0
-    assert "Used in notebook 04.\n" in (fake / "thing.py").read_text()
+    assert "Used in notebook 03.\n" in (fake / "thing.py").read_text()
     assert "Used in notebook 10" not in (fake / "thing.py").read_text()
     assert labkit_map.main(["--check"]) == 0
 
