@@ -45,7 +45,7 @@ check_think_end_id = exercise(
     "think_end_id", 151668, expects="the id of '</think>' in the Qwen3 vocabulary",
     hint="look the token up in the tokenizer with convert_tokens_to_ids, as the notebook does for '<think>'; "
          "never guess ids",
-    where="notebook 00, section 3 'Special tokens are looked up, never guessed'")
+    where="notebook 00, section 3 'Added tokens are looked up, never guessed'")
 check_n_tokens = exercise(
     "n_tokens", lambda: len(qwen3_tokenizer().encode(SENTENCE_00)), expects="the number of token ids of SENTENCE",
     hint="encode SENTENCE and count the ids (an int); remember every digit is a token of its own",
