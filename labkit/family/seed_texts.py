@@ -31,7 +31,7 @@ Only the passage is used, not whole files: the two editions differ after it, and
 fences are broken in translation (an odd number of ```), so "prose" extracted from a whole
 file would be part code.
 
-Used in notebook 01.
+Used by labkit.family.tokens.
 """
 from __future__ import annotations
 

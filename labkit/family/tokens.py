@@ -14,6 +14,7 @@ Two sets of texts come with the module:
   its five translations (Hebrew, Ukrainian, Estonian, Bulgarian, Persian), plus the course's
   own English rendering of the same passage.  :func:`seed_prose` is the extraction that
   produced them from the seed files; :func:`detect_language` tells the files apart by script.
+  :data:`PASSAGE` is the same dict under the name notebook 01 imports.
 
 Definitions (they decide the numbers, so they are spelled out):
 
@@ -44,6 +45,7 @@ from typing import Any, Iterable
 
 from labkit import tokenizer
 from labkit.errors import LabError
+from labkit.family.seed_texts import PASSAGE  # noqa: F401 (re-exported: the lesson's name for the passage)
 from labkit.tokenizer import load_tokenizer
 
 FAMILIES = ("qwen3", "qwen3.5")
