@@ -73,6 +73,7 @@ def agreement(answers: Sequence[tuple[str, str]], ref: Sequence[tuple[str, str]]
 
 
 BURST_GAP_S = 0.002   # chunks that arrive closer together than this came in one burst
+MIN_DECODE_S = 0.05   # a shorter span between the first and the last burst is delivery jitter, not decoding
 
 
 def decode_rate(arrivals: Sequence[tuple[float, int]], gap_s: float = BURST_GAP_S) -> float:
@@ -82,7 +83,9 @@ def decode_rate(arrivals: Sequence[tuple[float, int]], gap_s: float = BURST_GAP_
     says when its tokens were *delivered*, not when they were made.  Chunks that arrive within
     ``gap_s`` of each other form one burst.  The tokens of the first burst were made before it
     arrived, so they are left out: decode speed = tokens of the later bursts / (end of the last
-    burst - end of the first).  With one burst only, the stream shows no decoding time at all: NaN.
+    burst - end of the first).  With one burst only, the stream shows no decoding time at all: NaN.  So does a
+    span under ``MIN_DECODE_S``: one burst that the client read in two pieces (a pause of the client's process, a
+    garbage collection between two chunks) must not become a rate of thousands of tokens per second.
     """
     bursts: list[list[float]] = []    # [end time, tokens]
     for when, tokens in arrivals:
@@ -90,7 +93,7 @@ def decode_rate(arrivals: Sequence[tuple[float, int]], gap_s: float = BURST_GAP_
             bursts[-1] = [when, bursts[-1][1] + tokens]
         else:
             bursts.append([when, tokens])
-    if len(bursts) < 2:
+    if len(bursts) < 2 or bursts[-1][0] - bursts[0][0] < MIN_DECODE_S:
         return math.nan
     later = sum(tokens for _, tokens in bursts[1:])
     return later / (bursts[-1][0] - bursts[0][0])
