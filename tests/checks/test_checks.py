@@ -7,13 +7,6 @@ import labkit
 from labkit import checks
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 def test_correct_answer(capsys):
     assert checks.check("answer", 42, 42) is True
     assert capsys.readouterr().out == "✅ answer: correct\n"

@@ -13,13 +13,6 @@ from labkit.checks import ex02_generation_basics as ex02
 from labkit.family.facts import SAMPLING
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 def test_the_checks_are_registered():
     for name in ("new_tokens_only", "top_p_kept", "streamed_chunks", "non_thinking_sampling"):
         assert checks.REGISTRY[name] is getattr(checks, f"check_{name}")

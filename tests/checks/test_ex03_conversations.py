@@ -14,13 +14,6 @@ SOLUTION_MESSAGES = [{"role": "system", "content": "Your name is Ada."},
                      {"role": "user", "content": "Who are you?"}]
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 @pytest.fixture(scope="module")
 def mt():
     return checks.grader.course_model()

@@ -13,13 +13,6 @@ from labkit.lessons import thinking
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 def _class_from(path: Path, marker: str, name: str) -> type:
     """A class a notebook defines, executed from its own cell (the part up to the first blank-line-separated
     statement after the class)."""

@@ -15,13 +15,6 @@ from labkit.models import resolve_model_id
 needs_bnb = pytest.mark.skipif(not quant.bnb_status()[0], reason=f"bitsandbytes unusable: {quant.bnb_status()[1]}")
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 def nf4(**kw):
     return BitsAndBytesConfig(**{"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
                                  "bnb_4bit_compute_dtype": torch.bfloat16, **kw})

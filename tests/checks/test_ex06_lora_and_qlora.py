@@ -12,13 +12,6 @@ import labkit
 from labkit import checks
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 @pytest.fixture(scope="module")
 def nano():
     return labkit.load_model()

@@ -15,13 +15,6 @@ from labkit import checks
 from labkit.family.architectures import make_config
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 class Stamps(BaseStreamer):
     """The solution: the clock starts when made, the prompt is skipped, the figures are set in end()."""
 

@@ -11,13 +11,6 @@ import labkit
 from labkit import checks
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 @pytest.fixture(scope="module")
 def tok():
     return labkit.load_tokenizer("qwen3")

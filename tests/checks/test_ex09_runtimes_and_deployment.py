@@ -12,13 +12,6 @@ from labkit import checks
 from labkit.checks import ex09_runtimes_and_deployment as ex09
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 def test_the_checks_are_registered():
     for name in ("q4_gguf", "server_command", "og_loop", "q4_fallbacks", "modelfile", "engine_choice"):
         assert name in checks.REGISTRY and hasattr(checks, f"check_{name}")

@@ -13,13 +13,6 @@ from labkit import checks
 from labkit.lessons import tools
 
 
-@pytest.fixture(autouse=True)
-def fresh_session():
-    checks.reset()
-    yield
-    checks.reset()
-
-
 # ---------------------------------------------------------------- task 1: the calculator
 def _walk(node):
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
