@@ -44,12 +44,12 @@ def resolve_model_id(model_id: str | None = None) -> str:
     """
     choice = choose_profile()
     if model_id is None:
-        return str(nano_path()) if choice.name == "offline" else _available(DEFAULT_HUB_MODEL)
+        return str(nano_path()) if choice.local == "offline" else _available(DEFAULT_HUB_MODEL)
     if model_id == NANO_ID:
         return str(nano_path())
     if Path(model_id).is_dir():
         return model_id
-    if choice.name == "offline":
+    if choice.local == "offline":
         raise LabError(
             f"{model_id!r} is a Hub model, but the active profile is offline ({choice.reason}).",
             f"run with {ENV_VAR}=hub (or the notebook parameter profile='hub') on a machine with internet, "

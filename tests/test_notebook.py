@@ -17,7 +17,7 @@ from labkit import notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NB00 = ROOT / "notebooks" / "00_setup_and_hardware.ipynb"
-BAD_PROFILE = ("LabError: profile='nonsense' is not a profile.", "  How to fix: use one of offline, hub, auto.")
+BAD_PROFILE = ("LabError: profile='nonsense' is not a profile.", "  How to fix: use one of offline, hub, class, auto.")
 
 
 def test_banner_prints_profile_device_and_versions(capsys):

@@ -138,8 +138,10 @@ def command(name: str, mods: dict[str, Module]) -> str:
     """``python -m ...`` when the module is a command (its own ``__main__`` block, or its package's ``__main__.py``)."""
     source = mods[name].path.read_text(encoding="utf-8")
     package_main = mods[name].path.parent / "__main__.py"
-    if package_main.exists() and f"from {name} import main" in package_main.read_text(encoding="utf-8"):
-        return f"python -m {name.rsplit('.', 1)[0]}"
+    package, short = name.rsplit(".", 1)
+    if package_main.exists() and (f"from {name} import main" in (text := package_main.read_text(encoding="utf-8"))
+                                  or re.search(rf"^from {re.escape(package)} import [^\n]*\b{short}\b", text, re.M)):
+        return f"python -m {package}"
     return f"python -m {name}" if 'if __name__ == "__main__":' in source else ""
 
 

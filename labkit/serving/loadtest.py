@@ -97,8 +97,13 @@ async def _ask(client, streamed: bool, **request) -> tuple[str, str, str | None,
 async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, requests_per_client: int = 2,
                           timeout: float = 60.0, max_tokens: int = 16,
                           questions: Sequence[str] = DEFAULT_QUESTIONS,
-                          extra_body: dict | None = None, stream: bool | str = "mixed") -> LoadTestResult:
-    """:func:`load_test` as a coroutine (for notebooks, where an event loop already runs)."""
+                          extra_body: dict | None = None, stream: bool | str = "mixed",
+                          client: Any = None, api_key: str | None = None) -> LoadTestResult:
+    """:func:`load_test` as a coroutine (for notebooks, where an event loop already runs).
+
+    ``client``: an ``openai.AsyncOpenAI`` to send the requests with (one learner's, with its key and cap:
+    :func:`labkit.classroom.endpoint.client`); by default one for ``base_url`` (with ``api_key`` when the server
+    requires one), closed at the end."""
     if n_clients < 1 or requests_per_client < 1:
         raise LabError("a load test needs at least one client and one request.", "use n_clients >= 1.")
     if stream not in (True, False, "mixed"):
@@ -108,7 +113,8 @@ async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, req
     errors: list[str] = []
     replies: list[tuple[str, str]] = []
     tokens = empty = streamed = 0
-    client = openai_client(base_url, timeout=timeout, asynchronous=True)
+    own = client is None
+    client = openai_client(base_url, timeout=timeout, asynchronous=True, api_key=api_key) if own else client
 
     async def one_client(i: int) -> None:
         nonlocal tokens, empty, streamed
@@ -144,7 +150,8 @@ async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, req
             await asyncio.gather(*pending, return_exceptions=True)
             errors.append(f"{len(pending)} clients still running at the deadline were cancelled")
     finally:
-        await client.close()
+        if own:
+            await client.close()
     wall = time.perf_counter() - start
     ok = len(latencies)
     return LoadTestResult(n_clients, total, ok, total - ok, errors, latencies, wall, tokens, replies, streamed, empty)

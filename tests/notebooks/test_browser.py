@@ -31,11 +31,13 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 OUT = browser_check.OUT
 TIMES = OUT / "times.json"
-# The notebooks of `bash run.sh course`, but 05, 08 and 09: they show text, tables and plots (no widget); 05 spends
-# its minutes training LoRA adapters, 08 in five server processes (vLLM twice), 09 starts two servers.  papermill
-# (offline) and nbval (hub) execute all three, and running them a third time here would take CI past 40 minutes on
-# 2 cores.  test_what_the_browser_leaves_out_shows_no_widgets keeps this list to notebooks without widgets.
-NOT_IN_BROWSER = {"06_lora_and_qlora.ipynb", "09_runtimes_and_deployment.ipynb", "10_tools_and_structured_output.ipynb"}
+# The notebooks a learner opens first (00) and those that draw ipywidgets (01, 02, 03: what papermill cannot see).
+# The others show text, tables and plots only; papermill (offline) and nbval (hub) execute each of them, and a third
+# run here (04 to 10: 30 to 47 s each, 08 with two servers) would take CI past 40 minutes on 2 cores.
+# test_what_the_browser_leaves_out_shows_no_widgets keeps this list to notebooks without widgets.
+NOT_IN_BROWSER = {"04_thinking_mode.ipynb", "05_quantized_loading.ipynb", "06_lora_and_qlora.ipynb",
+                  "07_monitoring_and_performance.ipynb", "08_production_patterns.ipynb",
+                  "09_runtimes_and_deployment.ipynb", "10_tools_and_structured_output.ipynb"}
 COURSE = [p for p in run_notebooks.notebooks() if p.name not in NOT_IN_BROWSER]
 IDS = [str(p.relative_to(ROOT)) for p in COURSE]
 TIMEOUT = 600  # seconds per notebook

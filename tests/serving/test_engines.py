@@ -19,6 +19,7 @@ from labkit.nano import evaluation as nano_eval
 pytestmark = pytest.mark.serving
 
 N_CLIENTS = 32
+VLLM_KEY = "class-key-for-tests"
 # held-out additions (levels 1-2): the questions transformers' greedy generate() answers correctly in both
 # modes are the ones every engine must answer correctly too (``questions`` below)
 PROBLEMS = [p for p in nano_eval.eval_problems(48, seed=3, levels=(1, 2)) if p.op == "+"]
@@ -46,7 +47,7 @@ def questions() -> list[str]:
 
 def _check_load(server, thinking: bool, request, questions: list[str]) -> None:
     r = loadtest.load_test(server.base_url, server.model, n_clients=N_CLIENTS, requests_per_client=1, timeout=120,
-                           max_tokens=160, questions=questions,
+                           max_tokens=160, questions=questions, api_key=server.api_key,
                            extra_body={"chat_template_kwargs": {"enable_thinking": thinking}})
     line = f"{request.node.callspec.id if hasattr(request.node, 'callspec') else request.node.name}: {r}"
     request.config.qwen_labs_reports = [*getattr(request.config, "qwen_labs_reports", []), line]
@@ -60,8 +61,9 @@ def _check_load(server, thinking: bool, request, questions: list[str]) -> None:
 
 def _check_malformed(server) -> None:
     url = f"{server.base_url}/chat/completions"
-    broken = servers.post_raw(url, b'{"model": "x", "messages": [')
-    no_messages = servers.post_raw(url, {"model": server.model})
+    broken = servers.post_raw(url, b'{"model": "x", "messages": [', api_key=server.api_key)
+    no_messages = servers.post_raw(url, {"model": server.model}, api_key=server.api_key)
+    assert 401 not in (broken[0], no_messages[0])
     assert 400 <= broken[0] < 500, broken
     assert 400 <= no_messages[0] < 500, no_messages
     assert server.alive() and server.healthy()
@@ -121,7 +123,7 @@ def test_llamacpp_malformed_requests_get_4xx(llama):
 def vllm():
     if servers.vllm_python() is None:
         pytest.fail("vLLM is not installed: `bash run.sh engines` makes .venv-vllm (bash run.sh test does it too)")
-    with serve.serve("vllm", "nano", threads=1) as handle:
+    with serve.serve("vllm", "nano", threads=1, api_key=VLLM_KEY) as handle:   # the class server's auth path
         yield handle
     assert not handle.alive()
 
@@ -156,3 +158,76 @@ def transformers_server():
 def test_transformers_serve_load_thinking_on_and_off(transformers_server, request, questions):
     _check_load(transformers_server, True, request, questions)
     _check_load(transformers_server, False, request, questions)
+
+
+# ---------------------------------------------------------------- a class on one server (labkit.classroom)
+def _lines(lines) -> dict[str, str]:
+    return {line.name: line.status for line in lines}
+
+
+def test_vllm_with_a_key_meets_the_class_contract(vllm, request):
+    """The capability check passes on vLLM with --api-key and its parsers; a wrong key is one 401 line, exit 1."""
+    import subprocess
+    import sys
+
+    from labkit.classroom import check
+
+    lines = check.run_check(vllm.base_url, VLLM_KEY, burst=4)
+    request.config.qwen_labs_reports = [*getattr(request.config, "qwen_labs_reports", []),
+                                        "class check on vLLM:\n" + check.report(lines)]
+    assert set(_lines(lines).values()) == {"PASS"}, check.report(lines)
+    assert len(lines) == 8
+    wrong = subprocess.run([sys.executable, "-m", "labkit.classroom", "check", "--url", vllm.base_url, "--key",
+                            "not-the-key"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 1, wrong.stdout
+    assert "FAIL  the key is accepted: HTTP 401" in wrong.stdout and "OPENAI_API_KEY" in wrong.stdout
+
+
+def test_thirty_learners_share_vllm(vllm, request, questions):
+    """30 learners, each its own client capped at 2 in flight, 4 held-out sums each: none lost, every one right."""
+    from labkit.classroom import simulate
+
+    r = simulate.simulate(vllm.base_url, vllm.model, learners=30, requests_per_learner=4, per_learner=2,
+                          keys=[VLLM_KEY], questions=questions, max_tokens=160)
+    request.config.qwen_labs_reports = [*getattr(request.config, "qwen_labs_reports", []),
+                                        "30 learners on vLLM: " + simulate.describe(r, 2)]
+    assert (r.requests, r.ok, r.lost) == (120, 120, 0), r.errors[:3]
+    wrong = [(q, a) for q, a in r.replies if not _correct(q, a)]
+    assert not wrong, wrong[:3]
+
+
+def test_transformers_serve_fails_exactly_what_it_lacks(transformers_server, request):
+    """transformers serve: no key, an empty model list, response_format accepted and ignored; the rest passes."""
+    from labkit.classroom import check
+
+    lines = check.run_check(transformers_server.base_url, "any", model=transformers_server.model, burst=4)
+    request.config.qwen_labs_reports = [*getattr(request.config, "qwen_labs_reports", []),
+                                        "class check on transformers serve:\n" + check.report(lines)]
+    status = _lines(lines)
+    assert {n for n, s in status.items() if s == "FAIL"} == {"the model is listed", "a JSON-schema response is enforced"}
+    assert status["keys are required"] == "NOTE"
+
+
+@pytest.mark.parametrize("name", ["08_production_patterns", "10_tools_and_structured_output"])
+def test_class_profile_notebooks_run_against_the_class_server(vllm, name, monkeypatch, tmp_path):
+    """The notebooks whose sections go through a chat API, under QWEN_LABS_PROFILE=class, against vLLM with a key."""
+    import json
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "tools"))
+    import run_notebooks
+
+    monkeypatch.setenv("OPENAI_BASE_URL", vllm.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", VLLM_KEY)
+    monkeypatch.setenv("QWEN_LABS_MAX_PARALLEL", "2")
+    status, seconds, error = run_notebooks.run_notebook(root / "notebooks" / f"{name}.ipynb", tmp_path, profile="class")
+    assert status == "ok", error
+    nb = json.loads((tmp_path / "notebooks" / f"{name}.ipynb").read_text())
+    text = "\n".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert f"class server: {vllm.base_url}" in text and "at most 2 requests in flight" in text
+    if name.startswith("08"):
+        assert "32 ok, 0 lost" in text and f"ready after 0.0 s: {vllm.base_url}" in text
+    else:
+        assert f"(class server)  {vllm.base_url}" in text

@@ -115,9 +115,12 @@ def test_vllm_command(monkeypatch, tmp_path):
     monkeypatch.setenv(servers.VLLM_PYTHON_VAR, "/opt/vllm/bin/python")
     assert servers.VLLM().command("Qwen/Qwen3-0.6B", 8000) == [
         "/opt/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model", "Qwen/Qwen3-0.6B",
-        "--host", "127.0.0.1", "--port", "8000", "--reasoning-parser", "qwen3"]
-    cmd = servers.VLLM(tensor_parallel_size=2, reasoning_parser=None, max_model_len=4096).command("Qwen/Qwen3-32B", 8000)
-    assert cmd[-4:] == ["--max-model-len", "4096", "--tensor-parallel-size", "2"] and "--reasoning-parser" not in cmd
+        "--host", "127.0.0.1", "--port", "8000", "--reasoning-parser", "qwen3",
+        "--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
+    cmd = servers.VLLM(tensor_parallel_size=2, reasoning_parser=None, tool_call_parser=None, max_model_len=4096,
+                       api_key="k").command("Qwen/Qwen3-32B", 8000)
+    assert cmd[-6:] == ["--api-key", "k", "--max-model-len", "4096", "--tensor-parallel-size", "2"]
+    assert "--reasoning-parser" not in cmd and "--tool-call-parser" not in cmd
     env = servers.VLLM(threads=2, kv_cache_gib=2).env(str(tmp_path))
     assert env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind" and env["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert env["OMP_NUM_THREADS"] == "2" and env["HF_HUB_OFFLINE"] == "1"  # a local folder: never the network

@@ -14,7 +14,7 @@ import labkit_map
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIC_LIMIT = 450          # lines of logic (no blank, comment or docstring line) per module
-TOP_LIMIT = 15             # entries at the top of labkit/
+TOP_LIMIT = 16             # entries at the top of labkit/ (README.md included): "about 15"
 
 
 def logic_lines(path: Path) -> int:

@@ -1,0 +1,202 @@
+"""The instructor's plan for a class on one GPU server: ``python -m labkit.classroom plan``.
+
+    python -m labkit.classroom plan --learners 30 --gpu H100 --model Qwen/Qwen3-8B
+
+prints, and runs nothing: the capacity estimate (the course's own memory calculator,
+:mod:`labkit.family.architectures`: weights + KV cache per sequence against the GPU's memory share), the vLLM
+command, a LiteLLM proxy config with per-learner keys and limits, the JupyterHub settings (The Littlest JupyterHub
+and Zero to JupyterHub) that give every learner the class profile and a key, and the shared read-only model cache,
+filled once.  Where each setting comes from is in :data:`SOURCES`.
+
+Used by the command `python -m labkit.classroom`.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+
+from labkit.classroom import endpoint
+from labkit.errors import LabError
+from labkit.family import architectures as arch
+
+SOURCES = {
+    "vllm": "vLLM docs: serving/openai_compatible_server.md, features/reasoning_outputs.md (qwen3), "
+            "features/tool_calling.md (hermes for Qwen2.5/Qwen3), usage/security.md (--api-key covers /v1, /v2, "
+            "/inference only)",
+    "litellm": "LiteLLM docs: providers/vllm (hosted_vllm/), proxy/virtual_keys.md (/key/generate: models, duration, "
+               "max_parallel_requests, rpm_limit, tpm_limit; needs a Postgres database_url)",
+    "tljh": "The Littlest JupyterHub docs: topic/tljh-config.md (limits.memory, limits.cpu, reload), "
+            "topic/escape-hatch.md (jupyterhub_config.d); JupyterHub Spawner.environment (a value may be a callable)",
+    "z2jh": "Zero to JupyterHub: values.schema.yaml (singleuser.extraEnv, memory, cpu), hub.extraConfig",
+    "hf": "huggingface_hub docs: guides/cli.md (hf download --cache-dir), environment_variables.md (HF_HUB_CACHE)",
+}
+PROXY_PORT, VLLM_PORT = 4000, 8000
+
+
+@dataclass(frozen=True)
+class Capacity:
+    model: str
+    gpu: str
+    gpus: int
+    context: int
+    utilization: float
+    weights_gb: float
+    kv_per_sequence_gb: float
+    sequences: int              # sequences of `context` tokens the KV cache holds at once
+    learners: int
+    per_learner: int            # requests in flight per learner the plan allows
+
+    @property
+    def demand(self) -> int:
+        return self.learners * self.per_learner
+
+    def lines(self) -> list[str]:
+        memory = arch.GPUS[self.gpu].memory_gb * self.gpus
+        return [f"model {self.model}, bf16 weights {self.weights_gb:.1f} GB; KV cache {self.kv_per_sequence_gb:.3f} GB "
+                f"per sequence of {self.context:,} tokens",
+                f"GPU {self.gpus} x {self.gpu} ({memory:.0f} GB) x {self.utilization:.2f} memory share "
+                f"- weights - {OVERHEAD_GB:.0f} GB allowance = {self.sequences} sequences at once",
+                f"{self.learners} learners x {self.per_learner} requests in flight = {self.demand} "
+                f"({'fits' if self.demand <= self.sequences else 'more than fit: the rest queue in vLLM'})"]
+
+
+OVERHEAD_GB = 1.0   # arch.memory_needed_gb's allowance for activations, the CUDA context and allocator slack
+
+
+def _arch_name(model: str) -> str:
+    name = model.split("/")[-1].removesuffix("-Instruct")
+    if name not in arch.CONFIGS:
+        raise LabError(f"no architecture data for {model!r}.",
+                       f"use one of: {', '.join('Qwen/' + n for n in arch.CONFIGS)}")
+    return name
+
+
+def capacity(model: str, gpu: str, learners: int, *, context: int = 4096, utilization: float = 0.9,
+             per_learner: int | None = None, gpus: int = 1) -> Capacity:
+    """How many sequences of ``context`` tokens fit beside ``model``'s bf16 weights on ``gpus`` x ``gpu`` at
+    ``utilization``, and how many requests in flight each of ``learners`` may keep (at most
+    :data:`labkit.classroom.endpoint.DEFAULT_MAX_PARALLEL`)."""
+    if learners < 1 or context < 1 or gpus < 1 or not 0 < utilization <= 1:
+        raise LabError("learners, context and gpus must be positive and utilization in (0, 1].")
+    name = _arch_name(model)
+    if gpu not in arch.GPUS or gpu == "laptop":
+        raise LabError(f"unknown GPU {gpu!r}.", f"use one of: {', '.join(g for g in arch.GPUS if g != 'laptop')}")
+    weights = arch.weight_memory_gb(name, "bf16")
+    kv = arch.kv_cache_gb(name, context, 1)
+    free = arch.GPUS[gpu].memory_gb * gpus * utilization - weights - OVERHEAD_GB
+    sequences = max(0, math.floor(free / kv))
+    if sequences < 1:
+        raise LabError(f"{model} in bf16 ({weights:.1f} GB) leaves no room for a {context:,}-token cache on "
+                       f"{gpus} x {gpu} at {utilization:.2f}.",
+                       "choose a smaller model, a bigger GPU, or more GPUs (--gpus N: vLLM's tensor parallel).")
+    per = per_learner or max(1, min(endpoint.DEFAULT_MAX_PARALLEL, sequences // learners))
+    return Capacity(model, gpu, gpus, context, utilization, weights, kv, sequences, learners, per)
+
+
+def vllm_command(c: Capacity) -> str:
+    args = [f"vllm serve {c.model}", "--host 127.0.0.1", f"--port {VLLM_PORT}", '--api-key "$VLLM_API_KEY"',
+            "--reasoning-parser qwen3", "--enable-auto-tool-choice --tool-call-parser hermes",
+            f"--max-model-len {c.context}", f"--max-num-seqs {min(c.sequences, 256)}",
+            f"--gpu-memory-utilization {c.utilization:.2f}"]
+    if c.gpus > 1:
+        args.append(f"--tensor-parallel-size {c.gpus}")
+    return " \\\n    ".join(args)
+
+
+def litellm_config(c: Capacity) -> str:
+    return f"""model_list:
+  - model_name: {c.model}
+    litellm_params:
+      model: hosted_vllm/{c.model}
+      api_base: http://127.0.0.1:{VLLM_PORT}/v1
+      api_key: os.environ/VLLM_API_KEY
+general_settings:
+  master_key: os.environ/LITELLM_MASTER_KEY   # starts with sk-
+  database_url: os.environ/DATABASE_URL       # virtual keys need Postgres"""
+
+
+def key_commands(c: Capacity, hours: int) -> str:
+    body = (f'{{"models": ["{c.model}"], "duration": "{hours}h", "key_alias": "learner-$i", "user_id": "learner-$i", '
+            f'"max_parallel_requests": {c.per_learner}, "rpm_limit": {60 * c.per_learner}}}')
+    return (f"for i in $(seq -w 1 {c.learners}); do\n"
+            f"  curl -s http://127.0.0.1:{PROXY_PORT}/key/generate -H \"Authorization: Bearer $LITELLM_MASTER_KEY\" \\\n"
+            f"    -H 'content-type: application/json' -d \"{body.replace(chr(34), chr(92) + chr(34))}\" \\\n"
+            f"    | python3 -c \"import json,sys; print('learner-$i', json.load(sys.stdin)['key'])\"\n"
+            f"done > /srv/class/keys.txt   # one line per learner: USER KEY (map your JupyterHub users onto them)")
+
+
+def learner_env(c: Capacity, host: str) -> dict[str, str]:
+    return {"QWEN_LABS_PROFILE": "class", endpoint.URL_VAR: f"http://{host}:{PROXY_PORT}/v1",
+            endpoint.MODEL_VAR: c.model, endpoint.PARALLEL_VAR: str(c.per_learner),
+            "HF_HUB_CACHE": "/srv/models", "HF_HUB_OFFLINE": "1"}
+
+
+def jupyterhub_config(c: Capacity, host: str) -> str:
+    env = learner_env(c, host)
+    env_py = ",\n    ".join(f'"{k}": "{v}"' for k, v in env.items())
+    env_yaml = "\n    ".join(f'{k}: "{v}"' for k, v in env.items())
+    keys = ("KEYS = dict(line.split() for line in open('/srv/class/keys.txt') if line.strip())\n"
+            "c.Spawner.environment.update({{\n    {env},\n"
+            "    \"OPENAI_API_KEY\": lambda spawner: KEYS[spawner.user.name],   # each learner's own key\n}})")
+    return f"""# The Littlest JupyterHub (one machine):
+sudo tljh-config set limits.memory 4G
+sudo tljh-config set limits.cpu 1
+# /opt/tljh/config/jupyterhub_config.d/50-qwen-labs.py:
+{keys.format(env=env_py)}
+sudo tljh-config reload hub
+
+# Zero to JupyterHub (Kubernetes), in values.yaml:
+singleuser:
+  memory: {{limit: 4G, guarantee: 2G}}
+  cpu: {{limit: 1}}
+  extraEnv:
+    {env_yaml}
+hub:
+  extraConfig:
+    50-qwen-labs: |
+      KEYS = dict(line.split() for line in open('/srv/class/keys.txt') if line.strip())  # mount it as a secret
+      c.KubeSpawner.environment.update({{"OPENAI_API_KEY": lambda spawner: KEYS[spawner.user.name]}})"""
+
+
+def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8) -> str:
+    sections = [
+        ("Capacity (an estimate from the course's memory calculator; measure with the check and a load test)",
+         "\n".join(c.lines())),
+        ("1. The model, in a shared read-only cache, downloaded once",
+         f"sudo mkdir -p /srv/models && sudo hf download {c.model} --cache-dir /srv/models\n"
+         "sudo chmod -R a+rX /srv/models   # learners read it (HF_HUB_CACHE=/srv/models HF_HUB_OFFLINE=1)"),
+        ("2. vLLM, bound to this machine only (its --api-key covers /v1 routes, not all of them)",
+         f"export VLLM_API_KEY=$(openssl rand -hex 24) HF_HUB_CACHE=/srv/models HF_HUB_OFFLINE=1\n{vllm_command(c)}"),
+        (f"3. LiteLLM's proxy on {host}:{PROXY_PORT}: per-learner keys with limits (litellm.yaml)",
+         f"{litellm_config(c)}\n\n"
+         f"litellm --config litellm.yaml --host {host} --port {PROXY_PORT}\n{key_commands(c, hours)}"),
+        ("4. JupyterHub: the class profile and a key in every learner's kernel", jupyterhub_config(c, host)),
+        ("5. Check before the class (as a learner would, with one learner's key)",
+         f"OPENAI_BASE_URL=http://{host}:{PROXY_PORT}/v1 OPENAI_API_KEY=<a learner key> "
+         f"{endpoint.PARALLEL_VAR}={c.per_learner} python -m labkit.classroom check"),
+    ]
+    return "\n\n".join(f"## {title}\n{body}" for title, body in sections)
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--learners", type=int, required=True)
+    ap.add_argument("--gpu", required=True, help=f"one of: {', '.join(g for g in arch.GPUS if g != 'laptop')}")
+    ap.add_argument("--model", required=True, help="a Hub id, e.g. Qwen/Qwen3-8B")
+    ap.add_argument("--gpus", type=int, default=1, help="GPUs in the server (vLLM's tensor parallel), default 1")
+    ap.add_argument("--context", type=int, default=4096, help="tokens per sequence (vLLM --max-model-len)")
+    ap.add_argument("--utilization", type=float, default=0.9, help="vLLM --gpu-memory-utilization")
+    ap.add_argument("--per-learner", type=int, default=None, help="requests in flight per learner")
+    ap.add_argument("--host", default="PRIVATE_IP", help="the private address learners' kernels reach")
+    ap.add_argument("--hours", type=int, default=8, help="how long learner keys live")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        c = capacity(args.model, args.gpu, args.learners, context=args.context, utilization=args.utilization,
+                     per_learner=args.per_learner, gpus=args.gpus)
+    except LabError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(render(c, args.host, args.hours))
+    return 0
