@@ -127,6 +127,16 @@ setup_actionlint() {
     fi
 }
 
+# configurable-http-proxy (npm) for the JupyterHub smoke test of the class profile (tests/serving/test_jupyterhub.py).
+setup_chp() {
+    if [ ! -f build/tools/node_modules/configurable-http-proxy/package.json ] && command -v npm >/dev/null 2>&1; then
+        echo "installing configurable-http-proxy (npm) for the JupyterHub smoke test"
+        mkdir -p build/tools
+        npm install --silent --no-audit --no-fund --prefix build/tools configurable-http-proxy@5.3.0 >/dev/null ||
+            echo "could not install configurable-http-proxy: tests/serving/test_jupyterhub.py will say what to do" >&2
+    fi
+}
+
 setup_test_tools() {
     if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
         if command -v apt-get >/dev/null 2>&1; then
@@ -140,6 +150,7 @@ setup_test_tools() {
         fi
     fi
     setup_actionlint
+    setup_chp
 }
 
 cmd="${1:-}"

@@ -8,7 +8,8 @@ the messages (after ``--slow-delay`` seconds when they contain the word "slow", 
 words (default one burst a word) ``--burst-gap`` seconds apart, then a usage chunk.  ``--empty-streams``
 answers every streamed request the way llama-cpp-python does when a newer request interrupts it: HTTP 200,
 one chunk without content, ``[DONE]``.
-``--api-key KEY`` answers 401 to a ``/v1`` request without ``Authorization: Bearer KEY`` (as vLLM's ``--api-key``);
+``--api-key KEY[,KEY...]`` answers 401 to a ``/v1`` request without ``Authorization: Bearer KEY`` (as vLLM's
+``--api-key``);
 ``GET /v1/models`` lists ``--model``; ``--max-in-flight N`` refuses a request with 429 while N others are being
 answered (a proxy's per-key ``max_parallel_requests``); ``GET /stats`` gives the most requests it answered at once.
 ``--exit-code N`` makes it fail at start-up; ``--child`` starts a child process in its group
@@ -105,8 +106,8 @@ def main() -> None:
 
         def _refused(self) -> bool:
             """401 without the key (on /v1 routes, as vLLM)."""
-            if args.api_key and self.path.startswith("/v1") and \
-                    self.headers.get("authorization", "") != f"Bearer {args.api_key}":
+            keys = {f"Bearer {k}" for k in (args.api_key or "").split(",") if k}
+            if keys and self.path.startswith("/v1") and self.headers.get("authorization", "") not in keys:
                 self._send(401, {"error": "Unauthorized"})
                 return True
             return False

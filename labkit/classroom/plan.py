@@ -116,14 +116,17 @@ general_settings:
   database_url: os.environ/DATABASE_URL       # virtual keys need Postgres"""
 
 
-def key_commands(c: Capacity, hours: int) -> str:
+KEYS_FILE = "/srv/class/keys.txt"
+
+
+def key_commands(c: Capacity, hours: int, keys_file: str = KEYS_FILE) -> str:
     body = (f'{{"models": ["{c.model}"], "duration": "{hours}h", "key_alias": "learner-$i", "user_id": "learner-$i", '
             f'"max_parallel_requests": {c.per_learner}, "rpm_limit": {60 * c.per_learner}}}')
     return (f"for i in $(seq -w 1 {c.learners}); do\n"
             f"  curl -s http://127.0.0.1:{PROXY_PORT}/key/generate -H \"Authorization: Bearer $LITELLM_MASTER_KEY\" \\\n"
             f"    -H 'content-type: application/json' -d \"{body.replace(chr(34), chr(92) + chr(34))}\" \\\n"
             f"    | python3 -c \"import json,sys; print('learner-$i', json.load(sys.stdin)['key'])\"\n"
-            f"done > /srv/class/keys.txt   # one line per learner: USER KEY (map your JupyterHub users onto them)")
+            f"done > {keys_file}   # one line per learner: USER KEY (map your JupyterHub users onto them)")
 
 
 def learner_env(c: Capacity, host: str) -> dict[str, str]:
@@ -132,11 +135,11 @@ def learner_env(c: Capacity, host: str) -> dict[str, str]:
             "HF_HUB_CACHE": "/srv/models", "HF_HUB_OFFLINE": "1"}
 
 
-def jupyterhub_config(c: Capacity, host: str) -> str:
+def jupyterhub_config(c: Capacity, host: str, keys_file: str = KEYS_FILE) -> str:
     env = learner_env(c, host)
     env_py = ",\n    ".join(f'"{k}": "{v}"' for k, v in env.items())
     env_yaml = "\n    ".join(f'{k}: "{v}"' for k, v in env.items())
-    keys = ("KEYS = dict(line.split() for line in open('/srv/class/keys.txt') if line.strip())\n"
+    keys = (f"KEYS = dict(line.split() for line in open({keys_file!r}) if line.strip())\n"
             "c.Spawner.environment.update({{\n    {env},\n"
             "    \"OPENAI_API_KEY\": lambda spawner: KEYS[spawner.user.name],   # each learner's own key\n}})")
     return f"""# The Littlest JupyterHub (one machine):
@@ -155,11 +158,11 @@ singleuser:
 hub:
   extraConfig:
     50-qwen-labs: |
-      KEYS = dict(line.split() for line in open('/srv/class/keys.txt') if line.strip())  # mount it as a secret
+      KEYS = dict(line.split() for line in open({keys_file!r}) if line.strip())  # mount it as a secret
       c.KubeSpawner.environment.update({{"OPENAI_API_KEY": lambda spawner: KEYS[spawner.user.name]}})"""
 
 
-def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8) -> str:
+def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8, keys_file: str = KEYS_FILE) -> str:
     sections = [
         ("Capacity (an estimate from the course's memory calculator; measure with the check and a load test)",
          "\n".join(c.lines())),
@@ -170,8 +173,8 @@ def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8) -> str:
          f"export VLLM_API_KEY=$(openssl rand -hex 24) HF_HUB_CACHE=/srv/models HF_HUB_OFFLINE=1\n{vllm_command(c)}"),
         (f"3. LiteLLM's proxy on {host}:{PROXY_PORT}: per-learner keys with limits (litellm.yaml)",
          f"{litellm_config(c)}\n\n"
-         f"litellm --config litellm.yaml --host {host} --port {PROXY_PORT}\n{key_commands(c, hours)}"),
-        ("4. JupyterHub: the class profile and a key in every learner's kernel", jupyterhub_config(c, host)),
+         f"litellm --config litellm.yaml --host {host} --port {PROXY_PORT}\n{key_commands(c, hours, keys_file)}"),
+        ("4. JupyterHub: the class profile and a key in every learner's kernel", jupyterhub_config(c, host, keys_file)),
         ("5. Check before the class (as a learner would, with one learner's key)",
          f"OPENAI_BASE_URL=http://{host}:{PROXY_PORT}/v1 OPENAI_API_KEY=<a learner key> "
          f"{endpoint.PARALLEL_VAR}={c.per_learner} python -m labkit.classroom check"),
@@ -189,6 +192,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--per-learner", type=int, default=None, help="requests in flight per learner")
     ap.add_argument("--host", default="PRIVATE_IP", help="the private address learners' kernels reach")
     ap.add_argument("--hours", type=int, default=8, help="how long learner keys live")
+    ap.add_argument("--keys-file", default=KEYS_FILE, help="where the learners' keys go: one 'USER KEY' line each")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -198,5 +202,5 @@ def main(args: argparse.Namespace) -> int:
     except LabError as exc:
         print(f"error: {exc}")
         return 1
-    print(render(c, args.host, args.hours))
+    print(render(c, args.host, args.hours, args.keys_file))
     return 0
