@@ -158,5 +158,5 @@ def test_three_learners_run_a_notebook_on_one_class_server(tmp_path):
         failed = [(i, e) for i, (_, e) in enumerate(results) if e]
         assert not failed and len(results) == len(cells), f"{user}: cell {failed}"
         text = "".join(t for t, _ in results)
-        assert f"profile: class" in text and f"class server: {server.base_url}" in text and "a key" in text, user
+        assert "profile: class" in text and f"class server: {server.base_url}" in text and "a key" in text, user
         assert results[-1][0].strip() == f"echo: hello from {user}", results[-1]
