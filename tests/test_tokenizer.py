@@ -128,6 +128,17 @@ def test_qwen35_tokenizer_is_exact_and_larger():
     for text in ADVERSARIAL + random_texts(300, seed=3):
         assert tok.encode(text) == ref.encode(text), repr(text)
     assert tok.convert_tokens_to_ids("<think>") == 248068
+    assert type(tok).__name__ == "Qwen3_5Tokenizer"
+
+
+@pytest.mark.model
+def test_qwen35_keeps_combining_marks_in_words():
+    """Devanagari, Thai, Hebrew, Bengali, Tamil: Qwen3.5's regex keeps combining marks (\\p{M}) in the word.
+    Saved as Qwen2Tokenizer, transformers rebuilt Qwen2's regex and 5 of these 11 matched the reference."""
+    tok, ref = load_tokenizer("qwen3.5"), reference_encoder("qwen3.5")
+    texts = ["नमस्ते दुनिया", "मैं हिंदी बोलता हूँ।", "สวัสดีชาวโลก", "ภาษาไทยง่ายนิดเดียว", "שָׁלוֹם עוֹלָם",
+             "בְּרֵאשִׁית בָּרָא", "café", "naïve résumé", "Ελληνικά", "ক্যাফে", "தமிழ்"]
+    assert [t for t in texts if tok.encode(t) != ref.encode(t)] == []
 
 
 def test_unknown_family_is_a_clear_error():
