@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("paths", nargs="*", type=Path, help="notebooks to run (default: notebooks/*.ipynb)")
     ap.add_argument("--all", action="store_true", help="also run exercises/ and solutions/")
     ap.add_argument("--profile", default=os.environ.get("QWEN_LABS_PROFILE") or "offline",
-                    choices=["offline", "hub", "auto"], help="the profile parameter (default: offline)")
+                    choices=["offline", "hub", "class", "auto"], help="the profile parameter (default: offline)")
     ap.add_argument("--summary-md", metavar="PATH",
                     help='also append the table in markdown to PATH, e.g. "$GITHUB_STEP_SUMMARY" (empty: none)')
     ap.add_argument("--from-times", metavar="JSON", type=Path,
