@@ -93,7 +93,7 @@ def class_lines() -> list[str]:
     key = "a key" if os.environ.get(endpoint.KEY_VAR, "").strip() else f"no key (${endpoint.KEY_VAR} is empty)"
     model = os.environ.get(endpoint.MODEL_VAR, "").strip() or "the first it lists"
     return [f"class server: {endpoint.base_url()} · model: {model} · {key}",
-            f"at most {endpoint.max_parallel()} requests in flight from this kernel (${endpoint.PARALLEL_VAR}); "
+            f"at most {endpoint.max_parallel()} requests in flight per client (${endpoint.PARALLEL_VAR}); "
             "the class server answers notebook 08's load test",
             "and notebook 10's server sections; what needs weights in this kernel runs the nano model"]
 

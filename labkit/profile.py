@@ -81,7 +81,7 @@ def accelerator() -> str | None:
 
 
 def choose_profile() -> ProfileChoice:
-    """Resolve the requested profile to ``offline`` or ``hub``, say why and where models come from."""
+    """Resolve the requested profile to ``offline``, ``hub`` or ``class``, say why and where models come from."""
     requested = _requested()
     if requested == "class":
         from labkit.classroom import endpoint   # the class server's address, or the LabError that says what to set

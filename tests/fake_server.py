@@ -11,7 +11,8 @@ one chunk without content, ``[DONE]``.
 ``--api-key KEY[,KEY...]`` answers 401 to a ``/v1`` request without ``Authorization: Bearer KEY`` (as vLLM's
 ``--api-key``);
 ``GET /v1/models`` lists ``--model``; ``--max-in-flight N`` refuses a request with 429 while N others are being
-answered (a proxy's per-key ``max_parallel_requests``); ``GET /stats`` gives the most requests it answered at once.
+answered (a proxy's per-key ``max_parallel_requests``); ``GET /stats`` gives the most requests it answered at once since the last ``GET /stats``; ``--echo-key`` puts the
+request's key in the echo.
 ``--exit-code N`` makes it fail at start-up; ``--child`` starts a child process in its group
 and logs its pid.  Also an example of an engine in a few lines (:class:`FakeEngine`).
 
@@ -48,6 +49,7 @@ def main() -> None:
     ap.add_argument("--api-key", default=None)
     ap.add_argument("--max-in-flight", type=int, default=0)
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before every chat answer")
+    ap.add_argument("--echo-key", action="store_true", help="answer 'echo [KEY]: ...' with the request's key")
     args = ap.parse_args()
     print(f"fake server for {args.model!r} starting", flush=True)
     if args.exit_code is not None:
@@ -117,8 +119,10 @@ def main() -> None:
                 return None
             if self.path == "/v1/models":
                 return self._send(200, {"object": "list", "data": [{"id": args.model, "object": "model"}]})
-            if self.path == "/stats":
-                return self._send(200, {"max_in_flight": most[0]})
+            if self.path == "/stats":   # the most requests answered at once since the last GET /stats
+                with lock:
+                    seen, most[0] = most[0], in_flight[0]
+                return self._send(200, {"max_in_flight": seen})
             if self.path != "/health":
                 return self._send(404, {"detail": "not found"})
             ready = time.monotonic() - started >= args.healthy_after
@@ -146,7 +150,8 @@ def main() -> None:
             if "slow" in text:
                 time.sleep(args.slow_delay)
             time.sleep(args.delay)
-            answer = f"echo: {text}"
+            key = self.headers.get("authorization", "").removeprefix("Bearer ")
+            answer = f"echo [{key}]: {text}" if args.echo_key else f"echo: {text}"
             tokens = len(answer.split())
             if body.get("stream"):
                 return self._stream(body, answer.split())

@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from labkit.classroom import check, plan, simulate
+from labkit.classroom.plan import positive
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--url", help="default: $OPENAI_BASE_URL")
     c.add_argument("--key", help="default: $OPENAI_API_KEY")
     c.add_argument("--model", help="default: $QWEN_LABS_CLASS_MODEL, else the first listed")
-    c.add_argument("--burst", type=int, help="concurrent requests of the last line (default: $QWEN_LABS_MAX_PARALLEL or 4)")
+    c.add_argument("--burst", type=positive, help="concurrent requests of the last line (default: $QWEN_LABS_MAX_PARALLEL or 4)")
     p = sub.add_parser("plan", help="print (not run) the capacity estimate and the commands for a class")
     plan.add_arguments(p)
     s = sub.add_parser("simulate", help="rehearse the class: N learners' load tests at once, every answer checked")

@@ -1,6 +1,6 @@
 """The contract a class server must meet, checked line by line: ``python -m labkit.classroom check``.
 
-Eight lines, each ``PASS`` or ``FAIL`` with the fix (and ``NOTE`` lines that fail nothing):
+Nine lines, each ``PASS`` or ``FAIL`` with the fix (and ``NOTE`` lines that fail nothing):
 
 1. the URL answers (``GET /v1/models``);
 2. the key is accepted (a 401/403 is named), and a NOTE when the server accepts *any* key;
@@ -10,7 +10,8 @@ Eight lines, each ``PASS`` or ``FAIL`` with the fix (and ``NOTE`` lines that fai
 6. a tool call comes back parsed (``message.tool_calls`` with JSON arguments);
 7. a JSON-schema response is enforced (``response_format={"type": "json_schema", ...}``): the schema asks for a
    field no model writes unprompted, so a server that accepts the field and ignores it fails;
-8. a burst of as many requests as a learner may keep in flight is answered, none refused with 429.
+8. the Responses API answers (``POST /v1/responses``: notebook 10's tool runner uses it);
+9. a burst of as many requests as a learner may keep in flight is answered, none refused with 429.
 
 :func:`run_check` returns the lines; :func:`main` prints them and exits 1 when any line fails.  Every request goes
 through the official ``openai`` client (the learner's), raw HTTP only where a status code is the point.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -68,7 +70,7 @@ def _status(exc: Exception) -> str:
 def _reachable(url: str, key: str) -> tuple[list[Line], list[str] | None]:
     try:
         r = httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {key}"}, timeout=15)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return [Line("the URL answers", "FAIL", f"{url}: {type(exc).__name__}: {exc}",
                      f"check {endpoint.URL_VAR} (http://SERVER:PORT/v1), that the server runs and that this machine "
                      "can reach it (a firewall, a private address)")], None
@@ -81,8 +83,12 @@ def _reachable(url: str, key: str) -> tuple[list[Line], list[str] | None]:
     if r.status_code != 200:
         return [Line("the URL answers", "FAIL", f"GET {url}/models answered HTTP {r.status_code}: {r.text[:120]}",
                      f"{endpoint.URL_VAR} must be the OpenAI API address, ending in /v1")], None
+    try:
+        models = [m["id"] for m in r.json()["data"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return [Line("the URL answers", "FAIL", f"GET {url}/models answered HTTP 200 without an OpenAI model list: "
+                     f"{r.text[:80]!r}", f"{endpoint.URL_VAR} must be the OpenAI API address, ending in /v1")], None
     lines = [Line("the URL answers", "PASS", f"{url} (GET /models: HTTP 200)")]
-    models = [m["id"] for m in r.json().get("data", [])]
     try:
         wrong = httpx.get(f"{url}/models", headers={"Authorization": "Bearer qwen-labs-wrong-key"}, timeout=15)
         open_door = wrong.status_code == 200
@@ -149,8 +155,15 @@ def _capabilities(client, model: str, burst: int, timeout: float) -> list[Line]:
         verdict = "follows the schema" if conforms else ("is JSON, not the schema's" if is_json else "is not JSON")
         return conforms, f"{(msg.content or '')[:60]!r} {verdict}"
 
+    def responses_api():
+        r = client.responses.create(model=model, input=QUESTION, max_output_tokens=300, temperature=0,
+                                    extra_body={"stream": False})   # transformers serve streams unless told not to
+        text = (r.output_text or "").strip()
+        return bool(text), f"POST /responses: {[item.type for item in r.output]} {text[:40]!r}"
+
     def no_429():
-        return asyncio.run(_burst(client, model, burst, timeout))
+        with ThreadPoolExecutor(1) as pool:   # its own event loop, also where one already runs (a notebook)
+            return pool.submit(asyncio.run, _burst(client, model, burst, timeout)).result()
 
     return [
         _one("thinking comes back apart", f"start the server with a reasoning parser (vLLM: {VLLM_FLAGS.split(' --e')[0]})",
@@ -161,6 +174,8 @@ def _capabilities(client, model: str, burst: int, timeout: float) -> list[Line]:
              "(Qwen3's JSON form; Qwen3.5's XML form: --tool-call-parser qwen3_coder)", tool_call),
         _one("a JSON-schema response is enforced", "use a server with structured outputs (vLLM has them on by "
              "default); transformers serve accepts response_format and ignores it", json_schema),
+        _one("the Responses API answers", "serve POST /v1/responses (vLLM and transformers serve do; a proxy must "
+             "forward it): notebook 10's tool runner uses it", responses_api),
         _one(f"a burst of {burst} is not rate-limited", f"allow each learner {burst} requests in flight (LiteLLM: "
              f"max_parallel_requests >= {burst} and an rpm_limit above it), or lower {endpoint.PARALLEL_VAR}", no_429),
     ]
@@ -201,7 +216,9 @@ def run_check(url: str | None = None, key: str | None = None, model: str | None 
     """Every line of the check against ``url`` (default ``$OPENAI_BASE_URL``) with ``key`` (``$OPENAI_API_KEY``)."""
     url = (url or endpoint.base_url()).rstrip("/")
     key = key or endpoint.api_key()
-    burst = burst or endpoint.max_parallel()
+    burst = endpoint.max_parallel() if burst is None else burst
+    if burst < 1:
+        raise LabError(f"burst={burst} is not a positive number of requests.", "use --burst 1 or more.")
     lines, models = _reachable(url, key)
     if models is None:
         return lines
@@ -214,8 +231,8 @@ def run_check(url: str | None = None, key: str | None = None, model: str | None 
                       f"{model!r} {'is' if listed else 'is not'} among {models or 'none (an empty list)'}",
                       f"serve {model} under that id and list it in GET /v1/models (vLLM: --served-model-name), "
                       f"or ask for a listed id ({endpoint.MODEL_VAR})"))
-    client = endpoint.client(url, key, timeout=timeout, cap=burst)
-    return lines + _capabilities(client, model, burst, timeout)
+    with endpoint.client(url, key, timeout=timeout, cap=burst) as client:
+        return lines + _capabilities(client, model, burst, timeout)
 
 
 def _env_model() -> str:

@@ -7,18 +7,20 @@ the ``openai`` client itself reads:
 * ``OPENAI_BASE_URL``: the server's address, ending in ``/v1`` (required);
 * ``OPENAI_API_KEY``: the learner's key (``EMPTY`` when the server checks none);
 * ``QWEN_LABS_CLASS_MODEL``: the model id to ask for; without it, the first model ``GET /v1/models`` lists;
-* ``QWEN_LABS_MAX_PARALLEL``: how many requests this kernel keeps in flight at once (default
+* ``QWEN_LABS_MAX_PARALLEL``: how many requests one of labkit's class clients keeps in flight at once (default
   :data:`DEFAULT_MAX_PARALLEL`).  The cap is httpx's connection pool (``httpx.Limits(max_connections=N)``, the
   ``openai`` client's own transport): request N+1 waits for a free connection instead of reaching the server, so 30
-  learners' 32-request load tests reach the server as at most 30 x N requests at once.
+  learners' 32-request load tests reach the server as at most 30 x N requests at once.  It caps each client that
+  labkit makes (the load test's, :meth:`ClassServer.client`'s); a per-key limit at the proxy
+  (``max_parallel_requests``) is what holds a whole kernel to it.
 
-:func:`serve_class` returns a :class:`ClassServer`, the handle :func:`labkit.serving.serve.serve` gives under the
-class profile in place of a local server: the same ``base_url``, ``model``, ``client()`` and ``with`` block, and
-stopping it only releases this kernel's connections.
+:func:`serve_class` returns a :class:`ClassServer`, the handle :func:`labkit.serving.serve.lesson_server` gives
+under the class profile in place of a local server: the same ``base_url``, ``model``, ``client()`` and ``with``
+block; stopping it stops nothing (the class server keeps running).
 
 Notebooks 08 and 10 reach it through :func:`labkit.serving.serve.lesson_server`.
 
-Used by labkit.classroom.check, labkit.classroom.plan, labkit.classroom.simulate, labkit.notebook, labkit.profile, labkit.serving.serve, labkit.serving.servers.
+Used by labkit.classroom.check, labkit.classroom.plan, labkit.classroom.simulate, labkit.notebook, labkit.profile, labkit.serving.loadtest, labkit.serving.serve, labkit.serving.servers.
 """
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ DEFAULT_MAX_PARALLEL = 4
 NO_KEY = "EMPTY"   # what a server without keys accepts (any string works there)
 
 
+POOL_WAIT_S = 600.0   # how long a request waits for a free slot under the cap before it fails
+
+
 def base_url() -> str:
     """``$OPENAI_BASE_URL`` without a trailing slash, or a :class:`LabError` saying what to set."""
     url = os.environ.get(URL_VAR, "").strip().rstrip("/")
@@ -42,8 +47,16 @@ def base_url() -> str:
         raise LabError(f"the class profile needs the class server's address in ${URL_VAR}.",
                        f"export {URL_VAR}=http://SERVER:PORT/v1 (your instructor gives it; with a key, also "
                        f"{KEY_VAR}), or choose another profile: QWEN_LABS_PROFILE=offline.")
-    if not url.startswith(("http://", "https://")):
-        raise LabError(f"{URL_VAR}={url!r} is not an http(s) URL.", f"export {URL_VAR}=http://SERVER:PORT/v1")
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise LabError(f"{URL_VAR}={url!r} is not a URL ({exc}).",
+                       f"export {URL_VAR}=http://HOST:8000/v1 with your class server's host and port") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise LabError(f"{URL_VAR}={url!r} is not an http(s) URL.",
+                       f"export {URL_VAR}=http://HOST:8000/v1 with your class server's host and port")
     return url
 
 
@@ -65,15 +78,26 @@ def max_parallel() -> int:
 
 
 def is_class_url(url: str) -> bool:
-    """True when ``url`` is the class server's (``$OPENAI_BASE_URL`` is set and ``url`` starts with it)."""
+    """True when ``url`` is the class server's: ``$OPENAI_BASE_URL`` is set, and ``url`` has its scheme, host and
+    port and a path under its path."""
+    import httpx
+
     mine = os.environ.get(URL_VAR, "").strip().rstrip("/")
-    return bool(mine) and url.rstrip("/").startswith(mine)
+    if not mine:
+        return False
+    try:
+        a, b = httpx.URL(mine), httpx.URL(str(url).rstrip("/"))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
+    return ((a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+            and (b.path + "/").startswith(a.path.rstrip("/") + "/"))
 
 
 def client(url: str | None = None, key: str | None = None, *, timeout: float = 120.0, max_retries: int = 0,
            asynchronous: bool = False, cap: int | None = None):
     """The official ``openai`` client for the class server, at most ``cap`` requests in flight
-    (default :func:`max_parallel`); a request over the cap waits for a connection (no pool timeout)."""
+    (default :func:`max_parallel`); a request over the cap waits for a free connection, up to
+    :data:`POOL_WAIT_S` (an open stream holds its connection until it is read to the end or closed)."""
     import httpx
     from openai import AsyncOpenAI, DefaultAsyncHttpxClient, DefaultHttpxClient, OpenAI
 
@@ -82,7 +106,7 @@ def client(url: str | None = None, key: str | None = None, *, timeout: float = 1
     http = (DefaultAsyncHttpxClient if asynchronous else DefaultHttpxClient)(limits=limits)
     cls = AsyncOpenAI if asynchronous else OpenAI
     return cls(base_url=url or base_url(), api_key=key or api_key(), max_retries=max_retries,
-               timeout=httpx.Timeout(timeout, pool=None), http_client=http)
+               timeout=httpx.Timeout(timeout, pool=POOL_WAIT_S), http_client=http)
 
 
 def listed_models(url: str | None = None, key: str | None = None, timeout: float = 15.0) -> list[str]:
@@ -92,7 +116,7 @@ def listed_models(url: str | None = None, key: str | None = None, timeout: float
     url = url or base_url()
     try:
         r = httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {key or api_key()}"}, timeout=timeout)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise LabError(f"the class server {url} does not answer ({type(exc).__name__}: {exc}).",
                        "check the address with your instructor; the server must be running and reachable.") from None
     if r.status_code in (401, 403):
@@ -101,7 +125,11 @@ def listed_models(url: str | None = None, key: str | None = None, timeout: float
     if r.status_code != 200:
         raise LabError(f"GET {url}/models answered HTTP {r.status_code}: {r.text[:120]}",
                        f"{URL_VAR} must be the server's OpenAI API address, ending in /v1.")
-    return [m["id"] for m in r.json().get("data", [])]
+    try:
+        return [m["id"] for m in r.json()["data"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise LabError(f"GET {url}/models answered HTTP 200 without an OpenAI model list: {r.text[:120]!r}",
+                       f"{URL_VAR} must be the server's OpenAI API address, ending in /v1.") from None
 
 
 def model_id(url: str | None = None, key: str | None = None) -> str:
@@ -156,7 +184,7 @@ class ClassServer:
         try:
             httpx.get(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"}, timeout=5)
             return True
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.InvalidURL):
             return False
 
     def logs(self, lines: int = 20) -> str:

@@ -64,6 +64,17 @@ class Capacity:
 OVERHEAD_GB = 1.0   # arch.memory_needed_gb's allowance for activations, the CUDA context and allocator slack
 
 
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
 def _arch_name(model: str) -> str:
     name = model.split("/")[-1].removesuffix("-Instruct")
     if name not in arch.CONFIGS:
@@ -77,8 +88,10 @@ def capacity(model: str, gpu: str, learners: int, *, context: int = 4096, utiliz
     """How many sequences of ``context`` tokens fit beside ``model``'s bf16 weights on ``gpus`` x ``gpu`` at
     ``utilization``, and how many requests in flight each of ``learners`` may keep (at most
     :data:`labkit.classroom.endpoint.DEFAULT_MAX_PARALLEL`)."""
-    if learners < 1 or context < 1 or gpus < 1 or not 0 < utilization <= 1:
-        raise LabError("learners, context and gpus must be positive and utilization in (0, 1].")
+    if learners < 1 or context < 1 or gpus < 1 or not 0 < utilization <= 1 or (per_learner is not None
+                                                                              and per_learner < 1):
+        raise LabError("learners, context, gpus and per_learner must be positive, utilization in (0, 1].",
+                       "e.g. --learners 30 --context 4096 --gpus 1 --utilization 0.9")
     name = _arch_name(model)
     if gpu not in arch.GPUS or gpu == "laptop":
         raise LabError(f"unknown GPU {gpu!r}.", f"use one of: {', '.join(g for g in arch.GPUS if g != 'laptop')}")
@@ -119,14 +132,19 @@ general_settings:
 KEYS_FILE = "/srv/class/keys.txt"
 
 
-def key_commands(c: Capacity, hours: int, keys_file: str = KEYS_FILE) -> str:
-    body = (f'{{"models": ["{c.model}"], "duration": "{hours}h", "key_alias": "learner-$i", "user_id": "learner-$i", '
+def key_commands(c: Capacity, hours: int, keys_file: str = KEYS_FILE, users_file: str | None = None) -> str:
+    """One LiteLLM key per learner, written as ``USER KEY`` lines: the JupyterHub user names of ``users_file``
+    (one per line), else learner-01 ... learner-N."""
+    body = (f'{{"models": ["{c.model}"], "duration": "{hours}h", "key_alias": "$user", "user_id": "$user", '
             f'"max_parallel_requests": {c.per_learner}, "rpm_limit": {60 * c.per_learner}}}')
-    return (f"for i in $(seq -w 1 {c.learners}); do\n"
+    loop = ("while read -r user; do" if users_file else
+            f"for user in $(seq -f 'learner-%02g' 1 {c.learners}); do")
+    done = f"done < {users_file} > {keys_file}" if users_file else f"done > {keys_file}"
+    return (f"{loop}\n"
             f"  curl -s http://127.0.0.1:{PROXY_PORT}/key/generate -H \"Authorization: Bearer $LITELLM_MASTER_KEY\" \\\n"
             f"    -H 'content-type: application/json' -d \"{body.replace(chr(34), chr(92) + chr(34))}\" \\\n"
-            f"    | python3 -c \"import json,sys; print('learner-$i', json.load(sys.stdin)['key'])\"\n"
-            f"done > {keys_file}   # one line per learner: USER KEY (map your JupyterHub users onto them)")
+            f"    | python3 -c \"import json,sys; print('$user', json.load(sys.stdin)['key'])\"\n"
+            f"{done}   # one line per learner: USER KEY")
 
 
 def learner_env(c: Capacity, host: str) -> dict[str, str]:
@@ -141,7 +159,7 @@ def jupyterhub_config(c: Capacity, host: str, keys_file: str = KEYS_FILE) -> str
     env_yaml = "\n    ".join(f'{k}: "{v}"' for k, v in env.items())
     keys = (f"KEYS = dict(line.split() for line in open({keys_file!r}) if line.strip())\n"
             "c.Spawner.environment.update({{\n    {env},\n"
-            "    \"OPENAI_API_KEY\": lambda spawner: KEYS[spawner.user.name],   # each learner's own key\n}})")
+            "    \"OPENAI_API_KEY\": lambda spawner: KEYS.get(spawner.user.name, \"\"),   # each learner's own key\n}})")
     return f"""# The Littlest JupyterHub (one machine):
 sudo tljh-config set limits.memory 4G
 sudo tljh-config set limits.cpu 1
@@ -159,10 +177,11 @@ hub:
   extraConfig:
     50-qwen-labs: |
       KEYS = dict(line.split() for line in open({keys_file!r}) if line.strip())  # mount it as a secret
-      c.KubeSpawner.environment.update({{"OPENAI_API_KEY": lambda spawner: KEYS[spawner.user.name]}})"""
+      c.KubeSpawner.environment.update({{"OPENAI_API_KEY": lambda spawner: KEYS.get(spawner.user.name, "")}})"""
 
 
-def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8, keys_file: str = KEYS_FILE) -> str:
+def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8, keys_file: str = KEYS_FILE,
+           users_file: str | None = None) -> str:
     sections = [
         ("Capacity (an estimate from the course's memory calculator; measure with the check and a load test)",
          "\n".join(c.lines())),
@@ -173,7 +192,7 @@ def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8, keys_file: str
          f"export VLLM_API_KEY=$(openssl rand -hex 24) HF_HUB_CACHE=/srv/models HF_HUB_OFFLINE=1\n{vllm_command(c)}"),
         (f"3. LiteLLM's proxy on {host}:{PROXY_PORT}: per-learner keys with limits (litellm.yaml)",
          f"{litellm_config(c)}\n\n"
-         f"litellm --config litellm.yaml --host {host} --port {PROXY_PORT}\n{key_commands(c, hours, keys_file)}"),
+         f"litellm --config litellm.yaml --host {host} --port {PROXY_PORT}\n{key_commands(c, hours, keys_file, users_file)}"),
         ("4. JupyterHub: the class profile and a key in every learner's kernel", jupyterhub_config(c, host, keys_file)),
         ("5. Check before the class (as a learner would, with one learner's key)",
          f"OPENAI_BASE_URL=http://{host}:{PROXY_PORT}/v1 OPENAI_API_KEY=<a learner key> "
@@ -183,15 +202,16 @@ def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8, keys_file: str
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--learners", type=int, required=True)
+    ap.add_argument("--learners", type=positive, required=True)
     ap.add_argument("--gpu", required=True, help=f"one of: {', '.join(g for g in arch.GPUS if g != 'laptop')}")
     ap.add_argument("--model", required=True, help="a Hub id, e.g. Qwen/Qwen3-8B")
-    ap.add_argument("--gpus", type=int, default=1, help="GPUs in the server (vLLM's tensor parallel), default 1")
-    ap.add_argument("--context", type=int, default=4096, help="tokens per sequence (vLLM --max-model-len)")
+    ap.add_argument("--gpus", type=positive, default=1, help="GPUs in the server (vLLM's tensor parallel), default 1")
+    ap.add_argument("--context", type=positive, default=4096, help="tokens per sequence (vLLM --max-model-len)")
     ap.add_argument("--utilization", type=float, default=0.9, help="vLLM --gpu-memory-utilization")
-    ap.add_argument("--per-learner", type=int, default=None, help="requests in flight per learner")
+    ap.add_argument("--per-learner", type=positive, default=None, help="requests in flight per learner")
     ap.add_argument("--host", default="PRIVATE_IP", help="the private address learners' kernels reach")
-    ap.add_argument("--hours", type=int, default=8, help="how long learner keys live")
+    ap.add_argument("--hours", type=positive, default=8, help="how long learner keys live")
+    ap.add_argument("--users", default=None, help="a file of JupyterHub user names, one per line: their keys")
     ap.add_argument("--keys-file", default=KEYS_FILE, help="where the learners' keys go: one 'USER KEY' line each")
 
 
@@ -202,5 +222,5 @@ def main(args: argparse.Namespace) -> int:
     except LabError as exc:
         print(f"error: {exc}")
         return 1
-    print(render(c, args.host, args.hours, args.keys_file))
+    print(render(c, args.host, args.hours, args.keys_file, args.users))
     return 0

@@ -41,7 +41,8 @@ async def simulate_async(url: str | None = None, model: str | None = None, *, le
     try:
         parts = await asyncio.gather(*[
             load_test_async(url, model, n_clients=requests_per_learner, requests_per_client=1, timeout=timeout,
-                            max_tokens=max_tokens, questions=rotated[i], extra_body=extra_body, client=clients[i])
+                            max_tokens=max_tokens, questions=rotated[i], extra_body=extra_body, client=clients[i],
+                            in_flight=cap)
             for i in range(learners)])
     finally:
         await asyncio.gather(*[c.close() for c in clients])
@@ -56,7 +57,21 @@ async def simulate_async(url: str | None = None, model: str | None = None, *, le
 
 def simulate(url: str | None = None, model: str | None = None, **kwargs) -> LoadTestResult:
     """:func:`simulate_async` outside an event loop (a script, a test, the command line)."""
-    return asyncio.run(simulate_async(url, model, **kwargs))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(simulate_async(url, model, **kwargs))
+    raise LabError("simulate() was called inside a running event loop (a notebook).",
+                   "use `await labkit.classroom.simulate.simulate_async(...)` there.")
+
+
+def read_keys(path: str) -> list[str]:
+    """The keys of a keys file (``USER KEY`` lines, as the plan writes them; a line of one word is a key)."""
+    try:
+        lines = [line.split() for line in open(path, encoding="utf-8") if line.strip()]
+    except OSError as exc:
+        raise LabError(f"cannot read the keys file {path}: {exc.strerror}.", "give the file the plan wrote.") from None
+    return [words[-1] for words in lines]
 
 
 def describe(result: LoadTestResult, per_learner: int) -> str:
@@ -65,10 +80,14 @@ def describe(result: LoadTestResult, per_learner: int) -> str:
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--learners", type=int, default=30)
-    ap.add_argument("--requests", type=int, default=4, help="requests each learner sends at once (default 4)")
-    ap.add_argument("--per-learner", type=int, default=None, help="default: $QWEN_LABS_MAX_PARALLEL or 4")
-    ap.add_argument("--max-tokens", type=int, default=16)
+    from labkit.classroom.plan import positive
+
+    ap.add_argument("--learners", type=positive, default=30)
+    ap.add_argument("--requests", type=positive, default=4, help="requests each learner sends at once (default 4)")
+    ap.add_argument("--per-learner", type=positive, default=None, help="default: $QWEN_LABS_MAX_PARALLEL or 4")
+    ap.add_argument("--max-tokens", type=positive, default=16)
+    ap.add_argument("--keys-file", default=None, help="the learners' keys (the plan's keys file): learner i uses key "
+                    "i; default: everyone $OPENAI_API_KEY")
     ap.add_argument("--url", help="default: $OPENAI_BASE_URL")
     ap.add_argument("--model", help="default: $QWEN_LABS_CLASS_MODEL, else the first listed")
 
@@ -77,8 +96,11 @@ def main(args: argparse.Namespace) -> int:
     """Print the rehearsal's figures; exit 1 when a request was lost."""
     try:
         cap = args.per_learner or endpoint.max_parallel()
+        keys = read_keys(args.keys_file) if args.keys_file else None
+        if keys is not None and len(keys) < args.learners:
+            print(f"note: {len(keys)} keys for {args.learners} learners: some learners share a key (and its limits)")
         r = simulate(args.url, args.model, learners=args.learners, requests_per_learner=args.requests,
-                     per_learner=cap, max_tokens=args.max_tokens)
+                     per_learner=cap, max_tokens=args.max_tokens, keys=keys)
     except LabError as exc:
         print(f"error: {exc}")
         return 1

@@ -13,10 +13,12 @@ Used in notebooks 08, 09.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from labkit.classroom import endpoint
 from labkit.errors import LabError
 from labkit.serving.servers import openai_client
 
@@ -98,12 +100,14 @@ async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, req
                           timeout: float = 60.0, max_tokens: int = 16,
                           questions: Sequence[str] = DEFAULT_QUESTIONS,
                           extra_body: dict | None = None, stream: bool | str = "mixed",
-                          client: Any = None, api_key: str | None = None) -> LoadTestResult:
+                          client: Any = None, api_key: str | None = None,
+                          in_flight: int | None = None) -> LoadTestResult:
     """:func:`load_test` as a coroutine (for notebooks, where an event loop already runs).
 
     ``client``: an ``openai.AsyncOpenAI`` to send the requests with (one learner's, with its key and cap:
     :func:`labkit.classroom.endpoint.client`); by default one for ``base_url`` (with ``api_key`` when the server
-    requires one), closed at the end."""
+    requires one), closed at the end.  ``in_flight``: the most requests the client sends at once (a capped class
+    client; default the class cap on the class server's URL, else all of them): the deadline allows the rounds."""
     if n_clients < 1 or requests_per_client < 1:
         raise LabError("a load test needs at least one client and one request.", "use n_clients >= 1.")
     if stream not in (True, False, "mixed"):
@@ -143,7 +147,10 @@ async def load_test_async(base_url: str, model: str, *, n_clients: int = 32, req
     start = time.perf_counter()
     try:
         tasks = [asyncio.create_task(one_client(i)) for i in range(n_clients)]
-        done, pending = await asyncio.wait(tasks, timeout=timeout * requests_per_client + 5)
+        if in_flight is None and endpoint.is_class_url(base_url):
+            in_flight = endpoint.max_parallel()
+        rounds = math.ceil(n_clients / in_flight) if in_flight else 1
+        done, pending = await asyncio.wait(tasks, timeout=timeout * requests_per_client * rounds + 5)
         for t in pending:
             t.cancel()
         if pending:

@@ -33,6 +33,7 @@ def test_an_echo_server_fails_exactly_the_capabilities_it_lacks(keyed):
     assert "--reasoning-parser" in lines["thinking comes back apart"].fix
     assert "no tool call" in lines["a tool call comes back parsed"].detail
     assert "is not JSON" in lines["a JSON-schema response is enforced"].detail
+    assert "HTTP 422" in lines["the Responses API answers"].detail          # the echo server has no /v1/responses
 
 
 def test_a_burst_over_the_proxy_limit_is_named(keyed):
@@ -45,6 +46,16 @@ def test_a_wrong_key_is_one_clear_line_and_exit_code_1(keyed):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "FAIL  the key is accepted: HTTP 401" in run.stdout and "fix: set OPENAI_API_KEY" in run.stdout
+
+
+def test_the_check_runs_inside_a_notebook_event_loop(keyed):
+    """In a notebook an event loop runs already: the burst line still works (its own loop in a thread)."""
+    import asyncio
+
+    async def in_a_loop():
+        return check.run_check(keyed.base_url, "k-1", burst=2)
+
+    assert _by_name(asyncio.run(in_a_loop()))["a burst of 2 is not rate-limited"].status == "PASS"
 
 
 def test_an_open_server_gets_a_note_and_an_unreachable_one_a_fail():

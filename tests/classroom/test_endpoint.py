@@ -56,9 +56,12 @@ def test_auto_never_picks_class(monkeypatch):
 
 
 def test_bad_values_say_what_to_set(monkeypatch, class_env):
-    class_env("10.0.0.5:4000")
-    with pytest.raises(LabError, match="http"):
-        endpoint.base_url()
+    for bad in ("10.0.0.5:4000", "http://SERVER:PORT/v1"):      # no scheme; the placeholder of a fix text
+        class_env(bad)
+        with pytest.raises(LabError, match="OPENAI_BASE_URL"):
+            endpoint.base_url()
+    class_env("http://10.0.0.5:4000/v1")
+    assert endpoint.is_class_url("http://10.0.0.5:4000/v1/") and not endpoint.is_class_url("http://10.0.0.5:40001/v1")
     class_env("http://x/v1", cap="zero")
     with pytest.raises(LabError, match="QWEN_LABS_MAX_PARALLEL"):
         endpoint.max_parallel()
@@ -67,6 +70,7 @@ def test_bad_values_say_what_to_set(monkeypatch, class_env):
 def test_the_cap_holds_requests_in_the_kernel(slow, class_env):
     """Eight requests at once through a client capped at 2: the server never sees more than 2; uncapped, 8."""
     class_env(slow.base_url, key="k-1", cap=2)
+    _most_in_flight(slow)                               # reads and resets the server's high-water mark
 
     async def burst(client):
         async with client:

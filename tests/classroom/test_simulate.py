@@ -19,3 +19,14 @@ def test_thirty_learners_each_under_their_cap():
     assert sorted(q for q, _ in r.replies) == sorted(questions * 30)
     assert most <= 60                                   # 30 learners x 2 in flight
     assert r.p95_s >= 0.2 * 2 * 0.9                     # 4 requests through 2 slots: two rounds of the slow delay
+
+
+def test_each_learner_sends_its_own_key_from_the_plans_keys_file(tmp_path):
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text("alice key-a\nbob key-b\n\ncarol key-c\n")
+    keys = simulate.read_keys(str(keys_file))
+    assert keys == ["key-a", "key-b", "key-c"]
+    with servers.start(FakeEngine(("--api-key", ",".join(keys), "--echo-key")), "echo", warmup=False) as server:
+        r = simulate.simulate(server.base_url, "echo", learners=3, requests_per_learner=2, per_learner=1, keys=keys,
+                              questions=["q"])
+    assert r.ok == 6 and sorted(a.strip() for _, a in r.replies) == sorted(f"echo [{k}]: q" for k in keys * 2)

@@ -176,7 +176,7 @@ def test_vllm_with_a_key_meets_the_class_contract(vllm, request):
     request.config.qwen_labs_reports = [*getattr(request.config, "qwen_labs_reports", []),
                                         "class check on vLLM:\n" + check.report(lines)]
     assert set(_lines(lines).values()) == {"PASS"}, check.report(lines)
-    assert len(lines) == 8
+    assert len(lines) == 9
     wrong = subprocess.run([sys.executable, "-m", "labkit.classroom", "check", "--url", vllm.base_url, "--key",
                             "not-the-key"], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 1, wrong.stdout
@@ -212,11 +212,10 @@ def test_transformers_serve_fails_exactly_what_it_lacks(transformers_server, req
 def test_class_profile_notebooks_run_against_the_class_server(vllm, name, monkeypatch, tmp_path):
     """The notebooks whose sections go through a chat API, under QWEN_LABS_PROFILE=class, against vLLM with a key."""
     import json
-    import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    sys.path.insert(0, str(root / "tools"))
+    monkeypatch.syspath_prepend(str(root / "tools"))
     import run_notebooks
 
     monkeypatch.setenv("OPENAI_BASE_URL", vllm.base_url)
@@ -226,7 +225,7 @@ def test_class_profile_notebooks_run_against_the_class_server(vllm, name, monkey
     assert status == "ok", error
     nb = json.loads((tmp_path / "notebooks" / f"{name}.ipynb").read_text())
     text = "\n".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
-    assert f"class server: {vllm.base_url}" in text and "at most 2 requests in flight" in text
+    assert f"class server: {vllm.base_url}" in text and "at most 2 requests in flight per client" in text
     if name.startswith("08"):
         assert "32 ok, 0 lost" in text and f"ready after 0.0 s: {vllm.base_url}" in text
     else:

@@ -116,7 +116,7 @@ def test_three_learners_run_a_notebook_on_one_class_server(tmp_path):
         pytest.fail(f"configurable-http-proxy is missing ({CHP}): `bash run.sh test` installs it with npm")
     token, port = secrets.token_hex(16), free_port()
     keys = ",".join(f"key-{u}" for u in LEARNERS)
-    with servers.start(FakeEngine(("--api-key", keys)), "class-model", warmup=False) as server:
+    with servers.start(FakeEngine(("--api-key", keys, "--echo-key")), "class-model", warmup=False) as server:
         config = _hub_config(tmp_path, port, token, server.base_url)
         log = open(tmp_path / "hub.log", "wb")
         hub = subprocess.Popen([str(Path(sys.executable).with_name("jupyterhub")), "-f", str(config)], cwd=tmp_path,
@@ -159,4 +159,4 @@ def test_three_learners_run_a_notebook_on_one_class_server(tmp_path):
         assert not failed and len(results) == len(cells), f"{user}: cell {failed}"
         text = "".join(t for t, _ in results)
         assert "profile: class" in text and f"class server: {server.base_url}" in text and "a key" in text, user
-        assert results[-1][0].strip() == f"echo: hello from {user}", results[-1]
+        assert results[-1][0].strip() == f"echo [key-{user}]: hello from {user}", results[-1]   # this learner's key
