@@ -27,7 +27,7 @@ PY="$VENV/bin/python"
 STAMP="$VENV/.qwen-labs-install.sha256"
 
 usage() {
-    echo "usage: bash run.sh course [--all] [--profile offline|hub|auto]"
+    echo "usage: bash run.sh course [--all] [--profile offline|hub|class|auto]"
     echo "       bash run.sh test [pytest arguments]"
     echo "       bash run.sh unit [pytest arguments]"
     echo "       bash run.sh engines"

@@ -201,7 +201,11 @@ class ClassServer:
 
 
 def serve_class() -> ClassServer:
-    """The class server as a handle: ``$QWEN_LABS_CLASS_MODEL``, else the first model it lists (which also
-    checks that it answers and accepts the key)."""
+    """The class server as a handle, after ``GET /v1/models`` has shown that it answers and takes the key; the
+    model is ``$QWEN_LABS_CLASS_MODEL``, else the first it lists."""
     url, key = base_url(), api_key()
-    return ClassServer(url, model_id(url, key), key, max_parallel())
+    listed = listed_models(url, key)            # a LabError that names the cause: no answer, refused key, not an API
+    model = os.environ.get(MODEL_VAR, "").strip() or (listed[0] if listed else "")
+    if not model:
+        raise LabError("the class server lists no model.", f"set {MODEL_VAR} to the model id your instructor gave.")
+    return ClassServer(url, model, key, max_parallel())

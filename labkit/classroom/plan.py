@@ -118,6 +118,7 @@ def vllm_command(c: Capacity) -> str:
 
 
 def litellm_config(c: Capacity) -> str:
+    """The proxy's ``litellm.yaml``: the model at vLLM's address, the master key, the database of the keys."""
     return f"""model_list:
   - model_name: {c.model}
     litellm_params:
@@ -130,9 +131,11 @@ general_settings:
 
 
 KEYS_FILE = "/srv/class/keys.txt"
+SECRETS_FILE = "/srv/class/secrets.env"
+MODELS_DIR = "/srv/models"
 
 
-def key_commands(c: Capacity, hours: int, keys_file: str = KEYS_FILE, users_file: str | None = None) -> str:
+def key_commands(c: Capacity, hours: int, host: str, keys_file: str = KEYS_FILE, users_file: str | None = None) -> str:
     """One LiteLLM key per learner, written as ``USER KEY`` lines: the JupyterHub user names of ``users_file``
     (one per line), else learner-01 ... learner-N."""
     body = (f'{{"models": ["{c.model}"], "duration": "{hours}h", "key_alias": "$user", "user_id": "$user", '
@@ -141,62 +144,92 @@ def key_commands(c: Capacity, hours: int, keys_file: str = KEYS_FILE, users_file
             f"for user in $(seq -f 'learner-%02g' 1 {c.learners}); do")
     done = f"done < {users_file} > {keys_file}" if users_file else f"done > {keys_file}"
     return (f"{loop}\n"
-            f"  curl -s http://127.0.0.1:{PROXY_PORT}/key/generate -H \"Authorization: Bearer $LITELLM_MASTER_KEY\" \\\n"
+            f"  curl -sf http://{host}:{PROXY_PORT}/key/generate -H \"Authorization: Bearer $LITELLM_MASTER_KEY\" \\\n"
             f"    -H 'content-type: application/json' -d \"{body.replace(chr(34), chr(92) + chr(34))}\" \\\n"
             f"    | python3 -c \"import json,sys; print('$user', json.load(sys.stdin)['key'])\"\n"
-            f"{done}   # one line per learner: USER KEY")
+            f"{done}   # one line per learner: USER KEY\n"
+            f"wc -l {keys_file}   # one line per learner, else read the proxy's log")
 
 
 def learner_env(c: Capacity, host: str) -> dict[str, str]:
     return {"QWEN_LABS_PROFILE": "class", endpoint.URL_VAR: f"http://{host}:{PROXY_PORT}/v1",
             endpoint.MODEL_VAR: c.model, endpoint.PARALLEL_VAR: str(c.per_learner),
-            "HF_HUB_CACHE": "/srv/models", "HF_HUB_OFFLINE": "1"}
+            "HF_HUB_CACHE": MODELS_DIR, "HF_HUB_OFFLINE": "1"}
 
 
-def jupyterhub_config(c: Capacity, host: str, keys_file: str = KEYS_FILE) -> str:
-    env = learner_env(c, host)
-    env_py = ",\n    ".join(f'"{k}": "{v}"' for k, v in env.items())
-    env_yaml = "\n    ".join(f'{k}: "{v}"' for k, v in env.items())
-    keys = (f"KEYS = dict(line.split() for line in open({keys_file!r}) if line.strip())\n"
-            "c.Spawner.environment.update({{\n    {env},\n"
-            "    \"OPENAI_API_KEY\": lambda spawner: KEYS.get(spawner.user.name, \"\"),   # each learner's own key\n}})")
-    return f"""# The Littlest JupyterHub (one machine):
-sudo tljh-config set limits.memory 4G
-sudo tljh-config set limits.cpu 1
-# /opt/tljh/config/jupyterhub_config.d/50-qwen-labs.py:
-{keys.format(env=env_py)}
-sudo tljh-config reload hub
+def tljh_file(c: Capacity, host: str, keys_file: str = KEYS_FILE) -> str:
+    """The Python file for ``/opt/tljh/config/jupyterhub_config.d/``: the class profile and each learner's key."""
+    env = ",\n    ".join(f'"{k}": "{v}"' for k, v in learner_env(c, host).items())
+    return f"""import os
 
-# Zero to JupyterHub (Kubernetes), in values.yaml:
-singleuser:
+KEYS_FILE = {keys_file!r}   # USER KEY lines; read when the hub starts (tljh-config reload hub)
+KEYS = dict(line.split() for line in open(KEYS_FILE) if line.strip()) if os.path.exists(KEYS_FILE) else {{}}
+c.Spawner.environment.update({{
+    {env},
+    "OPENAI_API_KEY": lambda spawner: KEYS.get(spawner.user.name, ""),   # each learner's own key
+}})
+"""
+
+
+def z2jh_values(c: Capacity, host: str, keys_file: str = KEYS_FILE) -> str:
+    """Zero to JupyterHub's ``values.yaml`` part: the environment, limits, and the per-user key."""
+    env = "\n    ".join(f'{k}: "{v}"' for k, v in learner_env(c, host).items())
+    return f"""singleuser:
   memory: {{limit: 4G, guarantee: 2G}}
   cpu: {{limit: 1}}
   extraEnv:
-    {env_yaml}
+    {env}
+  # and {MODELS_DIR} mounted read-only: singleuser.storage.extraVolumes / extraVolumeMounts
 hub:
+  # {keys_file} mounted from a Secret: hub.extraVolumes / hub.extraVolumeMounts
   extraConfig:
     50-qwen-labs: |
-      KEYS = dict(line.split() for line in open({keys_file!r}) if line.strip())  # mount it as a secret
+      import os
+      KEYS = dict(l.split() for l in open({keys_file!r}) if l.strip()) if os.path.exists({keys_file!r}) else {{}}
       c.KubeSpawner.environment.update({{"OPENAI_API_KEY": lambda spawner: KEYS.get(spawner.user.name, "")}})"""
 
 
 def render(c: Capacity, host: str = "PRIVATE_IP", hours: int = 8, keys_file: str = KEYS_FILE,
            users_file: str | None = None) -> str:
+    folder = keys_file.rsplit("/", 1)[0] or "/"
+    first_key = f"$(head -n1 {keys_file} | cut -d' ' -f2)"
+    learner = (f"{endpoint.URL_VAR}=http://{host}:{PROXY_PORT}/v1 {endpoint.KEY_VAR}={first_key} "
+               f"{endpoint.PARALLEL_VAR}={c.per_learner}")
     sections = [
-        ("Capacity (an estimate from the course's memory calculator; measure with the check and a load test)",
+        ("Capacity (an estimate from the course's memory calculator; measure with the check and a rehearsal)",
          "\n".join(c.lines())),
-        ("1. The model, in a shared read-only cache, downloaded once",
-         f"sudo mkdir -p /srv/models && sudo hf download {c.model} --cache-dir /srv/models\n"
-         "sudo chmod -R a+rX /srv/models   # learners read it (HF_HUB_CACHE=/srv/models HF_HUB_OFFLINE=1)"),
-        ("2. vLLM, bound to this machine only (its --api-key covers /v1 routes, not all of them)",
-         f"export VLLM_API_KEY=$(openssl rand -hex 24) HF_HUB_CACHE=/srv/models HF_HUB_OFFLINE=1\n{vllm_command(c)}"),
-        (f"3. LiteLLM's proxy on {host}:{PROXY_PORT}: per-learner keys with limits (litellm.yaml)",
-         f"{litellm_config(c)}\n\n"
-         f"litellm --config litellm.yaml --host {host} --port {PROXY_PORT}\n{key_commands(c, hours, keys_file, users_file)}"),
-        ("4. JupyterHub: the class profile and a key in every learner's kernel", jupyterhub_config(c, host, keys_file)),
-        ("5. Check before the class (as a learner would, with one learner's key)",
-         f"OPENAI_BASE_URL=http://{host}:{PROXY_PORT}/v1 OPENAI_API_KEY=<a learner key> "
-         f"{endpoint.PARALLEL_VAR}={c.per_learner} python -m labkit.classroom check"),
+        ("1. Secrets and the model, once (the model in a shared read-only cache)",
+         f"sudo mkdir -p {folder} {MODELS_DIR} && sudo chown \"$USER\" {folder} {MODELS_DIR}\n"
+         f"cat > {SECRETS_FILE} <<EOF\n"
+         "VLLM_API_KEY=$(openssl rand -hex 24)\nLITELLM_MASTER_KEY=sk-$(openssl rand -hex 24)\n"
+         "DATABASE_URL=postgresql://litellm:CHANGE-ME@127.0.0.1:5432/litellm   # a Postgres database you create\n"
+         f"EOF\nchmod 600 {SECRETS_FILE}\n"
+         f"hf download {c.model} --cache-dir {MODELS_DIR}\n"
+         f"chmod -R a+rX {MODELS_DIR}   # learners read it (HF_HUB_CACHE={MODELS_DIR} HF_HUB_OFFLINE=1)"),
+        ("2. vLLM, bound to this machine only (its --api-key covers /v1 routes, not all of them); in a shell of its own",
+         f"set -a; . {SECRETS_FILE}; set +a; export HF_HUB_CACHE={MODELS_DIR} HF_HUB_OFFLINE=1\n{vllm_command(c)}"),
+        (f"3. LiteLLM's proxy on {host}:{PROXY_PORT}, per-learner keys with limits; in a shell of its own",
+         f"cat > litellm.yaml <<'EOF'\n{litellm_config(c)}\nEOF\n"
+         f"set -a; . {SECRETS_FILE}; set +a\n"
+         f"litellm --config litellm.yaml --host {host} --port {PROXY_PORT}"),
+        (f"4. The learners' keys (they expire after {hours} h: before each class, again, then step 5's reload)",
+         f"set -a; . {SECRETS_FILE}; set +a\n"
+         f"until curl -sf http://127.0.0.1:{VLLM_PORT}/health >/dev/null; do sleep 5; done   # vLLM has loaded the model\n"
+         f"until curl -sf http://{host}:{PROXY_PORT}/v1/models -H \"Authorization: Bearer $LITELLM_MASTER_KEY\" "
+         f">/dev/null; do sleep 5; done   # the proxy answers\n"
+         f"{key_commands(c, hours, host, keys_file, users_file)}"),
+        ("5. JupyterHub: the class profile and a key in every learner's kernel",
+         "# The Littlest JupyterHub (one machine):\n"
+         "sudo tljh-config set limits.memory 4G\nsudo tljh-config set limits.cpu 1\n"
+         "sudo tee /opt/tljh/config/jupyterhub_config.d/50-qwen-labs.py >/dev/null <<'EOF'\n"
+         f"{tljh_file(c, host, keys_file)}EOF\n"
+         "sudo tljh-config reload hub   # after new keys too; learners restart their servers (File > Hub Control Panel)\n\n"
+         "# Zero to JupyterHub (Kubernetes), in values.yaml:\n" + z2jh_values(c, host, keys_file)),
+        ("6. Check and pre-run before the class, as a learner would (one learner's key)",
+         f"{learner} python -m labkit.classroom check\n"
+         f"{learner} python -m labkit.classroom simulate --learners {c.learners} --keys-file {keys_file}\n"
+         f"{learner} python tools/run_notebooks.py --profile class "
+         "notebooks/08_production_patterns.ipynb notebooks/10_tools_and_structured_output.ipynb   # in the course's folder"),
     ]
     return "\n\n".join(f"## {title}\n{body}" for title, body in sections)
 

@@ -97,6 +97,7 @@ def test_lesson_server_is_the_class_server_under_the_class_profile(slow, class_e
 
 
 def test_a_wrong_key_is_named(slow, class_env):
-    class_env(slow.base_url, key="not-my-key")
-    with pytest.raises(LabError, match="refused the key"):
-        endpoint.serve_class()
+    for model in (None, "class-model"):          # with the model named too (as the plan's JupyterHub file does)
+        class_env(slow.base_url, key="not-my-key", model=model)
+        with pytest.raises(LabError, match="refused the key"):
+            endpoint.serve_class()

@@ -40,8 +40,7 @@ def _hub_config(tmp: Path, port: int, token: str, server_url: str) -> Path:
     keys_file = tmp / "keys.txt"
     keys_file.write_text("".join(f"{u} key-{u}\n" for u in LEARNERS))
     c = plan.capacity("Qwen/Qwen3-0.6B", "L4", len(LEARNERS))
-    planned = plan.jupyterhub_config(c, "127.0.0.1", str(keys_file))
-    tljh_file = planned.split("jupyterhub_config.d/50-qwen-labs.py:\n")[1].split("sudo tljh-config reload hub")[0]
+    tljh_file = plan.tljh_file(c, "127.0.0.1", str(keys_file))
     config = tmp / "jupyterhub_config.py"
     config.write_text(f"""
 import sys
