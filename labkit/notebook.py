@@ -90,8 +90,8 @@ def banner(profile: str | None = None) -> None:
 
 def class_lines() -> list[str]:
     """Banner lines for the class profile: which server the chat-API sections use, and what stays in the kernel."""
-    key = "a key" if os.environ.get(endpoint.KEY_VAR, "").strip() else f"no key (${endpoint.KEY_VAR} is empty)"
-    model = os.environ.get(endpoint.MODEL_VAR, "").strip() or "the first it lists"
+    key = "a key" if endpoint.api_key() != endpoint.NO_KEY else f"no key (${endpoint.KEY_VAR} is empty)"
+    model = endpoint.named_model() or "the first it lists"
     return [f"class server: {endpoint.base_url()} · model: {model} · {key}",
             f"at most {endpoint.max_parallel()} requests in flight per client (${endpoint.PARALLEL_VAR}); "
             "the class server answers notebook 08's load test",

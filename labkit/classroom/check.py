@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -31,6 +30,7 @@ import httpx
 
 from labkit.classroom import endpoint
 from labkit.errors import LabError
+from labkit.serving.loadtest import load_test_async
 
 QUESTION = "What is 12 + 30?"
 TOOL_QUESTION = "What is 5215 × 1196?"
@@ -69,32 +69,29 @@ def _status(exc: Exception) -> str:
 
 def _reachable(url: str, key: str) -> tuple[list[Line], list[str] | None]:
     try:
-        r = httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {key}"}, timeout=15)
+        status, models, text = endpoint.fetch_models(url, key)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return [Line("the URL answers", "FAIL", f"{url}: {type(exc).__name__}: {exc}",
                      f"check {endpoint.URL_VAR} (http://SERVER:PORT/v1), that the server runs and that this machine "
                      "can reach it (a firewall, a private address)")], None
-    if r.status_code in (401, 403):
-        return [Line("the URL answers", "PASS", f"{url} (HTTP {r.status_code})"),
-                Line("the key is accepted", "FAIL", f"HTTP {r.status_code}: the server refused the key"
+    if status in (401, 403):
+        return [Line("the URL answers", "PASS", f"{url} (HTTP {status})"),
+                Line("the key is accepted", "FAIL", f"HTTP {status}: the server refused the key"
                      + ("" if key != endpoint.NO_KEY else f" (no key set: ${endpoint.KEY_VAR} is empty)"),
                      f"set {endpoint.KEY_VAR} to the learner's key (vLLM: the value of its --api-key; a proxy: the "
                      "learner's virtual key)")], None
-    if r.status_code != 200:
-        return [Line("the URL answers", "FAIL", f"GET {url}/models answered HTTP {r.status_code}: {r.text[:120]}",
+    if status != 200:
+        return [Line("the URL answers", "FAIL", f"GET {url}/models answered HTTP {status}: {text[:120]}",
                      f"{endpoint.URL_VAR} must be the OpenAI API address, ending in /v1")], None
-    try:
-        models = [m["id"] for m in r.json()["data"]]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    if models is None:
         return [Line("the URL answers", "FAIL", f"GET {url}/models answered HTTP 200 without an OpenAI model list: "
-                     f"{r.text[:80]!r}", f"{endpoint.URL_VAR} must be the OpenAI API address, ending in /v1")], None
-    lines = [Line("the URL answers", "PASS", f"{url} (GET /models: HTTP 200)")]
+                     f"{text[:80]!r}", f"{endpoint.URL_VAR} must be the OpenAI API address, ending in /v1")], None
+    lines = [Line("the URL answers", "PASS", f"{url} (GET /models: HTTP 200)"),
+             Line("the key is accepted", "PASS", "HTTP 200 with this key")]
     try:
-        wrong = httpx.get(f"{url}/models", headers={"Authorization": "Bearer qwen-labs-wrong-key"}, timeout=15)
-        open_door = wrong.status_code == 200
+        open_door = endpoint.fetch_models(url, "qwen-labs-wrong-key")[0] == 200
     except httpx.HTTPError:
         open_door = False
-    lines.append(Line("the key is accepted", "PASS", "HTTP 200 with this key"))
     if open_door:
         lines.append(Line("keys are required", "NOTE", "the server also answered a wrong key: anyone who reaches it "
                           "can use it", "start vLLM with --api-key, or put a proxy with per-learner keys in front "
@@ -163,7 +160,7 @@ def _capabilities(client, model: str, burst: int, timeout: float) -> list[Line]:
 
     def no_429():
         with ThreadPoolExecutor(1) as pool:   # its own event loop, also where one already runs (a notebook)
-            return pool.submit(asyncio.run, _burst(client, model, burst, timeout)).result()
+            return pool.submit(asyncio.run, _burst(str(client.base_url), client.api_key, model, burst, timeout)).result()
 
     return [
         _one("thinking comes back apart", f"start the server with a reasoning parser (vLLM: {VLLM_FLAGS.split(' --e')[0]})",
@@ -181,34 +178,20 @@ def _capabilities(client, model: str, burst: int, timeout: float) -> list[Line]:
     ]
 
 
-async def _burst(client, model: str, n: int, timeout: float) -> tuple[bool, str]:
-    import openai
-
-    aclient = openai.AsyncOpenAI(base_url=str(client.base_url), api_key=client.api_key, max_retries=0,
-                                 timeout=timeout)
-
-    async def one(i: int):
-        try:
-            r = await aclient.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": f"What is {i} + {i + 1}?"}], max_tokens=8,
-                temperature=0, extra_body=_thinking(False))
-            return "ok" if r.choices[0].message.content else "empty"
-        except openai.RateLimitError:
-            return "429"
-        except Exception as exc:  # noqa: BLE001
-            return _status(exc)
-
-    t0 = time.perf_counter()
-    async with aclient:
-        results = await asyncio.gather(*[one(i) for i in range(n)])
-    took = time.perf_counter() - t0
-    refused, failed = results.count("429"), [r for r in results if r not in ("ok", "429")]
-    detail = f"{results.count('ok')}/{n} answered in {took:.1f} s"
+async def _burst(url: str, key: str, model: str, n: int, timeout: float) -> tuple[bool, str]:
+    """``n`` requests at once through notebook 08's load test (one client, ``n`` connections): all answered, none 429."""
+    burst_client = endpoint.client(url, key, timeout=timeout, cap=n, asynchronous=True)
+    async with burst_client:
+        r = await load_test_async(url, model, n_clients=n, requests_per_client=1, timeout=timeout, max_tokens=8,
+                                  client=burst_client, in_flight=n)
+    refused = sum(e.startswith("RateLimitError") for e in r.errors)
+    others = [e for e in r.errors if not e.startswith("RateLimitError")]
+    detail = f"{r.ok}/{n} answered in {r.wall_s:.1f} s"
     if refused:
         detail += f", {refused} refused with 429"
-    if failed:
-        detail += f", failed: {failed[0]}"
-    return results.count("ok") == n, detail
+    if others:
+        detail += f", failed: {others[0]}"
+    return r.ok == n, detail
 
 
 def run_check(url: str | None = None, key: str | None = None, model: str | None = None, *, burst: int | None = None,
@@ -222,7 +205,7 @@ def run_check(url: str | None = None, key: str | None = None, model: str | None 
     lines, models = _reachable(url, key)
     if models is None:
         return lines
-    model = model or _env_model() or (models[0] if models else "")
+    model = model or endpoint.named_model() or (models[0] if models else "")
     if not model:
         return lines + [Line("the model is listed", "FAIL", "the server lists no model and none was named",
                              f"serve a model, or name the one it serves: {endpoint.MODEL_VAR} or --model")]
@@ -233,12 +216,6 @@ def run_check(url: str | None = None, key: str | None = None, model: str | None 
                       f"or ask for a listed id ({endpoint.MODEL_VAR})"))
     with endpoint.client(url, key, timeout=timeout, cap=burst) as client:
         return lines + _capabilities(client, model, burst, timeout)
-
-
-def _env_model() -> str:
-    import os
-
-    return os.environ.get(endpoint.MODEL_VAR, "").strip()
 
 
 def report(lines: list[Line]) -> str:

@@ -109,38 +109,51 @@ def client(url: str | None = None, key: str | None = None, *, timeout: float = 1
                timeout=httpx.Timeout(timeout, pool=POOL_WAIT_S), http_client=http)
 
 
+def fetch_models(url: str, key: str, timeout: float = 15.0) -> tuple[int, list[str] | None, str]:
+    """``GET {url}/models`` with ``key``: ``(HTTP status, the listed ids or None when the answer is not an OpenAI
+    model list, the answer's text)``.  A server that does not answer raises ``httpx.HTTPError``/``InvalidURL``."""
+    import httpx
+
+    r = httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {key}"}, timeout=timeout)
+    try:
+        ids = [m["id"] for m in r.json()["data"]] if r.status_code == 200 else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        ids = None
+    return r.status_code, ids, r.text
+
+
 def listed_models(url: str | None = None, key: str | None = None, timeout: float = 15.0) -> list[str]:
     """The ids ``GET /v1/models`` lists (a :class:`LabError` that names the cause when it cannot)."""
     import httpx
 
     url = url or base_url()
     try:
-        r = httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {key or api_key()}"}, timeout=timeout)
+        status, ids, text = fetch_models(url, key or api_key(), timeout)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise LabError(f"the class server {url} does not answer ({type(exc).__name__}: {exc}).",
                        "check the address with your instructor; the server must be running and reachable.") from None
-    if r.status_code in (401, 403):
-        raise LabError(f"the class server refused the key (HTTP {r.status_code}).",
+    if status in (401, 403):
+        raise LabError(f"the class server refused the key (HTTP {status}).",
                        f"set {KEY_VAR} to the key your instructor gave you.")
-    if r.status_code != 200:
-        raise LabError(f"GET {url}/models answered HTTP {r.status_code}: {r.text[:120]}",
+    if ids is None:
+        raise LabError(f"GET {url}/models answered HTTP {status} without an OpenAI model list: {text[:120]!r}",
                        f"{URL_VAR} must be the server's OpenAI API address, ending in /v1.")
-    try:
-        return [m["id"] for m in r.json()["data"]]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise LabError(f"GET {url}/models answered HTTP 200 without an OpenAI model list: {r.text[:120]!r}",
-                       f"{URL_VAR} must be the server's OpenAI API address, ending in /v1.") from None
+    return ids
+
+
+def named_model() -> str:
+    """``$QWEN_LABS_CLASS_MODEL`` ("" when unset)."""
+    return os.environ.get(MODEL_VAR, "").strip()
 
 
 def model_id(url: str | None = None, key: str | None = None) -> str:
-    """``$QWEN_LABS_CLASS_MODEL``, else the first model the server lists."""
-    chosen = os.environ.get(MODEL_VAR, "").strip()
-    if chosen:
-        return chosen
-    models = listed_models(url, key)
-    if not models:
+    """``$QWEN_LABS_CLASS_MODEL``, else the first model the server lists.  The server is asked in both cases, so a
+    server that does not answer, or refuses the key, is named here."""
+    listed = listed_models(url, key)
+    model = named_model() or (listed[0] if listed else "")
+    if not model:
         raise LabError("the class server lists no model.", f"set {MODEL_VAR} to the model id your instructor gave.")
-    return models[0]
+    return model
 
 
 @dataclass
@@ -182,7 +195,7 @@ class ClassServer:
         import httpx
 
         try:
-            httpx.get(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"}, timeout=5)
+            fetch_models(self.base_url, self.api_key, timeout=5)
             return True
         except (httpx.HTTPError, httpx.InvalidURL):
             return False
@@ -201,11 +214,7 @@ class ClassServer:
 
 
 def serve_class() -> ClassServer:
-    """The class server as a handle, after ``GET /v1/models`` has shown that it answers and takes the key; the
-    model is ``$QWEN_LABS_CLASS_MODEL``, else the first it lists."""
+    """The class server as a handle, after ``GET /v1/models`` has shown that it answers and takes the key
+    (:func:`model_id`)."""
     url, key = base_url(), api_key()
-    listed = listed_models(url, key)            # a LabError that names the cause: no answer, refused key, not an API
-    model = os.environ.get(MODEL_VAR, "").strip() or (listed[0] if listed else "")
-    if not model:
-        raise LabError("the class server lists no model.", f"set {MODEL_VAR} to the model id your instructor gave.")
-    return ClassServer(url, model, key, max_parallel())
+    return ClassServer(url, model_id(url, key), key, max_parallel())
