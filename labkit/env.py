@@ -6,7 +6,7 @@ prints them, and adds one ``FIX: ...`` line for each missing or mismatched
 piece.  The versions the course is tested with are :data:`PINNED`, read from
 the package metadata that pip writes from ``pyproject.toml`` (their one source).
 
-Used in notebooks 00, 06.
+Used in notebooks 00, 06, 11.
 """
 from __future__ import annotations
 

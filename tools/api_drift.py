@@ -538,6 +538,44 @@ def _check_call(report: Report, scope: Scope, rel: str, cell: int | None, node: 
                                    f"{how}{hint}")
 
 
+def override_problems(classes: list[type] | None = None) -> list[str]:
+    """labkit classes that subclass a class of the four libraries and replace some of its methods
+    (``LabelOnlySFTTrainer.compute_loss``, ``CompactGRPOTrainer._get_per_token_logps_and_entropies``): each
+    method marked ``@typing_extensions.override`` must still exist in the library's class (a renamed private
+    method would leave the override dead, silently), and every method the library's class also has must accept
+    every parameter the library's version has (the library calls it with them).
+    ``classes`` defaults to every such class in labkit's modules."""
+    if classes is None:
+        classes = []
+        for path in sorted((ROOT / "labkit").rglob("*.py")):
+            module = _module_name(path, ROOT)
+            try:   # not __main__ (a command line: importing it runs it); a module needing a missing engine: none
+                mod = importlib.import_module(module) if path.name != "__main__.py" else None
+            except Exception:  # noqa: BLE001
+                mod = None
+            if mod is None:
+                continue
+            classes += [c for c in vars(mod).values() if inspect.isclass(c) and c.__module__ == module
+                        and any(library_of(b) for b in c.__mro__[1:])]
+    problems = []
+    for cls in classes:
+        parent = next(b for b in cls.__mro__[1:] if library_of(b))
+        where = f"{parent.__module__}.{parent.__name__} ({library_of(parent)} {version(library_of(parent))})"
+        for name, ours in vars(cls).items():
+            theirs = getattr(parent, name, None)
+            if not inspect.isfunction(ours) or (name.startswith("__") and name.endswith("__")):
+                continue
+            if theirs is None:   # a helper of our own, unless marked @override
+                problems += [f"{cls.__module__}.{cls.__name__}.{name} overrides nothing in {where}"] * bool(
+                    getattr(ours, "__override__", False))
+                continue
+            mine = inspect.signature(ours).parameters
+            missing = [p for p, v in inspect.signature(theirs).parameters.items() if p not in mine and v.kind not in
+                       (v.VAR_POSITIONAL, v.VAR_KEYWORD) and all(m.kind is not m.VAR_KEYWORD for m in mine.values())]
+            problems += [f"{cls.__module__}.{cls.__name__}.{name} lacks parameters {missing} of {where}"] * bool(missing)
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="*", type=Path, help="notebooks or .py files (default: the course and labkit)")
@@ -548,7 +586,10 @@ def main(argv: list[str] | None = None) -> int:
         for source, cell, callee, kw, verdict in report.checked:
             print(f"{source}{'' if cell is None else f' cell {cell}'}: {callee}({kw}=...) {verdict}")
     print(report.summary())
-    return 1 if report.problems else 0
+    overrides = [] if args.paths else override_problems()
+    for problem in overrides:
+        print("override:", problem)
+    return 1 if report.problems or overrides else 0
 
 
 if __name__ == "__main__":

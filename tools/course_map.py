@@ -117,6 +117,13 @@ TEACHES: dict[str, str] = {
           "client's `ResponsesToolRunner`; `response_format` ignored by the server; a JSON-schema "
           "`LogitsProcessor` on llguidance after `</think>`, measured against free decoding and a constraint "
           "from token 1",
+    "11": "reinforcement learning with verifiable rewards: a strict and a loose verifier written in Python and "
+          "tested; the base model as RL sees it (greedy, sampled, pass@8, groups with signal); `GRPOConfig` "
+          "with every setting commented and one step of the stock `GRPOTrainer`, its time found in the output "
+          "layer; the same trainer with its sampling and log-probabilities computed over distinct output rows "
+          "(the same log-probabilities, measured side by side with the stock step); 150 steps with a live reward curve; the held-out gain and "
+          "the cost on the old skills with 95% intervals; GRPO, Dr. GRPO, DAPO, GSPO and RLOO advantages and "
+          "loss weights on one batch",
 }
 
 
@@ -375,6 +382,7 @@ SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("4 · running it for real", ("07", "08")),
     ("5 · runtimes and deployment", ("09",)),
     ("6 · tools, agents and structured output", ("10",)),
+    ("7 · reinforcement learning", ("11",)),
 )
 
 

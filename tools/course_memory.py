@@ -134,6 +134,16 @@ HUB_MEMORY: dict[str, HubMemory] = {
                   "tool's result, up to 1024 new tokens)",
         "a third or fourth round for a question the model calls on again (up to 1024 tokens more each); the server's "
         "paged KV cache (transformers serve sizes it from the free GPU memory) and its CUDA context; activations"),
+    "11": HubMemory(
+        (Load(Q3, why="`model`, never trained"),
+         Load(Q3, lora=LoRA(8, ALL7), why="`stock.model`: one step of the stock GRPOTrainer, with its AdamW state"),
+         Load(Q3, lora=LoRA(8, ALL7), why="`fast.model`: one step of the compact trainer (on a real checkpoint the "
+                                          "stock code runs)"),
+         Load(Q3, lora=LoRA(8, ALL7), why="`trainer.model`, trained for STEPS steps, with its AdamW state")),
+        64, 44, "a GRPO step: 8 prompts x 8 completions in one batch, prompts of up to 24 tokens and up to 20 new "
+                "ones (`max_completion_length`)",
+        "training activations and the log-probabilities of 64 x 20 completion tokens over the vocabulary (trl "
+        "scores them in chunks); section 6's evaluation runs 100 questions with thinking, up to 160 new tokens"),
 }
 
 

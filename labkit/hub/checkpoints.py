@@ -54,7 +54,7 @@ class HubModel:
 
 
 COURSE_MODELS: tuple[HubModel, ...] = (
-    HubModel(DEFAULT_MODEL, ("00", "02", "03", "04", "05", "06", "07", "08", "09", "10"),
+    HubModel(DEFAULT_MODEL, ("00", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11"),
              "labkit.load_model() and labkit.resolve_model_id() with no id; 00 loads its tokenizer only; 07 also "
              "serves it (transformers serve, llama.cpp, vLLM); 08 serves and exports it with every engine",
              "Qwen3ForCausalLM", "Qwen3-0.6B", "qwen3", 596_049_920),

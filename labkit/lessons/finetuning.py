@@ -15,7 +15,7 @@ as functions and adds what the notebook only uses:
   output layer is applied only where there are labels, once per distinct row (the nano model's unused
   vocabulary rows share one vector), for the same loss (see its docstring).
 
-Used in notebook 06.
+Used in notebooks 06, 11.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import random
 from typing import Any, Iterable
 
 import torch
+from typing_extensions import override
 
 from labkit.errors import LabError
 from labkit.nano import curriculum as nano
@@ -225,6 +226,7 @@ class LabelOnlySFTTrainer(SFTTrainer):
             self._head_cache = (key, merge_equal_rows(w, self.min_merge))
         return self._head_cache[1]
 
+    @override
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"][:, 1:]                  # position t predicts token t+1
         keep = labels != -100

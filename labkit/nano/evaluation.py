@@ -9,7 +9,7 @@
 The notebooks compare a quantized, fine-tuned or served model with the original through these;
 ``bench/nano_benchmark.py`` writes the model card from them.
 
-Used in notebooks 06, 10.
+Used in notebooks 06, 10, 11.
 """
 from __future__ import annotations
 

@@ -137,3 +137,34 @@ def test_imports_aliases_and_dict_keys_are_followed(tmp_path):
     assert verdicts[("Config", "packing")] == "accepted"
     assert any("padding_side" in line and "AutoTokenizer.from_pretrained" in line for line in report.not_checked)
     assert any("**overrides" in line for line in report.not_checked)
+
+
+# ------------------------------------------------------------------ labkit's subclasses of library classes
+def test_labkits_overrides_still_override_something_with_the_same_parameters():
+    from labkit.lessons.finetuning import LabelOnlySFTTrainer
+    from labkit.lessons.reinforcement import CompactGRPOTrainer
+
+    assert api_drift.override_problems() == []
+    assert api_drift.override_problems([LabelOnlySFTTrainer, CompactGRPOTrainer]) == []
+
+
+def test_a_dead_or_narrowed_override_is_reported():
+    from trl import GRPOTrainer
+    from typing_extensions import override
+
+    class Renamed(GRPOTrainer):
+        @override
+        def _get_per_token_logps(self, model, input_ids):      # the method's old name: overrides nothing
+            return None
+
+        def _helper(self):                                      # not marked: a helper of our own
+            return None
+
+    class Narrowed(GRPOTrainer):
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask):   # drops logits_to_keep
+            return None
+
+    problems = api_drift.override_problems([Renamed, Narrowed])
+    assert len(problems) == 2, problems
+    assert "Renamed._get_per_token_logps overrides nothing in trl.trainer.grpo_trainer.GRPOTrainer" in problems[0]
+    assert "Narrowed._get_per_token_logps_and_entropies lacks" in problems[1] and "'logits_to_keep'" in problems[1]
