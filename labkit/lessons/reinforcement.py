@@ -110,7 +110,8 @@ def verify(model: Any, tokenizer: Any, rows: list[dict], *, samples: int = 1, ba
 
     Greedy unless sampling arguments are given (``do_sample=True, temperature=1.0``).  Returns a bool tensor
     of shape ``(len(rows), samples)``: row ``i``'s replies, passed by :func:`check_strict` (or, with
-    ``check="loose"``, :func:`check_loose`).  Replies come from :func:`labkit.generate_batch`.
+    ``check="loose"``, :func:`check_loose`).  Greedy replies come from :func:`labkit.generate_batch`; sampled
+    ones from :func:`sample_compact` when the output layer merges (the same distribution), else the same.
     """
     from labkit.generation import generate_batch
 
@@ -118,9 +119,8 @@ def verify(model: Any, tokenizer: Any, rows: list[dict], *, samples: int = 1, ba
         raise LabError(f"unknown check {check!r}.", "use check='strict' or check='loose'.")
     gen = {"max_new_tokens": 24, "do_sample": False, **generate_kwargs}
     questions = [r["prompt"] for r in rows for _ in range(samples)]
-    merged, members = compact_head(model)
-    compact = (gen["do_sample"] and merged is not None
-               and set(gen) <= {"max_new_tokens", "do_sample", "temperature"})
+    merged, members = compact_head(model) if gen["do_sample"] else (None, None)   # greedy never needs it
+    compact = merged is not None and set(gen) <= {"max_new_tokens", "do_sample", "temperature"}
     if not gen["do_sample"]:
         gen.update(temperature=None, top_p=None, top_k=None)
     answers = []
