@@ -31,9 +31,23 @@ def random_texts(n: int, seed: int) -> list[str]:
     return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 60))) for _ in range(n)]
 
 
+@pytest.fixture(scope="module")
+def loaded():
+    """load_tokenizer(family) once per family for this module (each load reads ~150k tokens: about 3 s).
+    The tests only read the tokenizers; test_a_cached_tokenizer_is_loaded_not_rebuilt loads its own."""
+    cache = {}
+
+    def get(family: str):
+        if family not in cache:
+            cache[family] = load_tokenizer(family)
+        return cache[family]
+
+    return get
+
+
 @pytest.fixture(scope="module", params=["qwen2.5", "qwen3"])
-def pair(request):
-    return request.param, load_tokenizer(request.param), reference_encoder(request.param)
+def pair(request, loaded):
+    return request.param, loaded(request.param), reference_encoder(request.param)
 
 
 @pytest.mark.model
@@ -69,36 +83,36 @@ def test_decode_round_trips(pair):
                                        ("<|im_end|>", 151645), ("<tool_call>", 151657),
                                        ("<tool_response>", 151665), ("<think>", 151667), ("</think>", 151668)])
 @pytest.mark.model
-def test_added_tokens_have_their_real_ids(token, id_):
-    tok = load_tokenizer("qwen3")
+def test_added_tokens_have_their_real_ids(token, id_, loaded):
+    tok = loaded("qwen3")
     assert tok.convert_tokens_to_ids(token) == id_
     assert tok.encode(token) == [id_]
 
 
 @pytest.mark.model
-def test_vocabulary_sizes():
-    assert len(load_tokenizer("qwen3")) == 151669       # 151,643 BPE tokens + 26 added (Qwen3 report)
-    assert len(load_tokenizer("qwen2.5")) == 151665      # 22 added tokens, no <think>
-    assert load_tokenizer("qwen2.5").convert_tokens_to_ids("<think>") != 151667
+def test_vocabulary_sizes(loaded):
+    assert len(loaded("qwen3")) == 151669       # 151,643 BPE tokens + 26 added (Qwen3 report)
+    assert len(loaded("qwen2.5")) == 151665      # 22 added tokens, no <think>
+    assert loaded("qwen2.5").convert_tokens_to_ids("<think>") != 151667
 
 
 @pytest.mark.model
-def test_think_tags_survive_skip_special_tokens():
-    tok = load_tokenizer("qwen3")
+def test_think_tags_survive_skip_special_tokens(loaded):
+    tok = loaded("qwen3")
     ids = tok.encode("<think>\nplan\n</think>\n\nanswer<|im_end|>")
     assert tok.decode(ids, skip_special_tokens=True) == "<think>\nplan\n</think>\n\nanswer"
 
 
 @pytest.mark.model
-def test_special_tokens_and_padding():
-    tok = load_tokenizer("qwen3")
+def test_special_tokens_and_padding(loaded):
+    tok = loaded("qwen3")
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>" and tok.bos_token is None
     assert tok.encode("hi") == tok("hi")["input_ids"]  # no BOS is prepended
 
 
 @pytest.mark.model
-def test_saved_directory_loads_with_autotokenizer(tmp_path):
-    tok = load_tokenizer("qwen3")
+def test_saved_directory_loads_with_autotokenizer(tmp_path, loaded):
+    tok = loaded("qwen3")
     tok.save_pretrained(tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)
     text = "Привіт <think>x</think> 123"
@@ -122,8 +136,8 @@ def test_a_cached_tokenizer_is_loaded_not_rebuilt(monkeypatch):
 
 
 @pytest.mark.model
-def test_qwen35_tokenizer_is_exact_and_larger():
-    tok, ref = load_tokenizer("qwen3.5"), reference_encoder("qwen3.5")
+def test_qwen35_tokenizer_is_exact_and_larger(loaded):
+    tok, ref = loaded("qwen3.5"), reference_encoder("qwen3.5")
     assert len(tok) == 248044 + 33
     for text in ADVERSARIAL + random_texts(300, seed=3):
         assert tok.encode(text) == ref.encode(text), repr(text)
@@ -132,10 +146,10 @@ def test_qwen35_tokenizer_is_exact_and_larger():
 
 
 @pytest.mark.model
-def test_qwen35_keeps_combining_marks_in_words():
+def test_qwen35_keeps_combining_marks_in_words(loaded):
     """Devanagari, Thai, Hebrew, Bengali, Tamil: Qwen3.5's regex keeps combining marks (\\p{M}) in the word.
     Saved as Qwen2Tokenizer, transformers rebuilt Qwen2's regex and 5 of these 11 matched the reference."""
-    tok, ref = load_tokenizer("qwen3.5"), reference_encoder("qwen3.5")
+    tok, ref = loaded("qwen3.5"), reference_encoder("qwen3.5")
     texts = ["नमस्ते दुनिया", "मैं हिंदी बोलता हूँ।", "สวัสดีชาวโลก", "ภาษาไทยง่ายนิดเดียว", "שָׁלוֹם עוֹלָם",
              "בְּרֵאשִׁית בָּרָא", "café", "naïve résumé", "Ελληνικά", "ক্যাফে", "தமிழ்"]
     assert [t for t in texts if tok.encode(t) != ref.encode(t)] == []

@@ -44,11 +44,12 @@ def hack_rows() -> list[dict]:
 
 def measure_hack(model: Any) -> float:
     """The share of greedy replies to :func:`hack_rows` that the loose check passes and the strict one refuses."""
-    from labkit.lessons.reinforcement import verify
+    from labkit.lessons.reinforcement import replies, score
 
     tok = course_model()[1]
     rows = hack_rows()
-    return (verify(model, tok, rows, check="loose") & ~verify(model, tok, rows)).float().mean().item()
+    texts = replies(model, tok, rows)                      # one greedy reply per row, checked both ways
+    return (score(rows, texts, check="loose") & ~score(rows, texts)).float().mean().item()
 
 
 def _hack_run_ok(answer: Any) -> bool:
@@ -90,5 +91,6 @@ check_hack_run = exercise(
             "and the share of held-out replies (labkit.checks.hack_rows()) that the loose check passes and the "
             "strict one refuses, greedy",
     hint="reinforcement.CompactGRPOTrainer(..., reward_funcs=reinforcement.loose_reward, ...); then "
-         "reinforcement.verify(model, tok, rows, check='loose') & ~reinforcement.verify(model, tok, rows)",
+         "texts = reinforcement.replies(model, tok, rows), then reinforcement.score(rows, texts, check='loose') & "
+         "~reinforcement.score(rows, texts)",
     where="notebook 11, section 2 'The base model, the way RL sees it'")

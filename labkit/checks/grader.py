@@ -103,8 +103,9 @@ def reset() -> None:
 
 
 # Shared by several answer keys: the Qwen3 tokenizer and the active profile's model (loaded once).
+@lru_cache(maxsize=1)
 def qwen3_tokenizer():
-    """The Qwen3 tokenizer (rebuilt offline, cached)."""
+    """The Qwen3 tokenizer (rebuilt offline), loaded once: the checks only read it (a load takes ~2 s)."""
     return load_tokenizer("qwen3")
 
 

@@ -104,19 +104,16 @@ def loose_reward(completions: list, expected: list, **_: Any) -> list[float]:
     return [float(check_loose(_text(c), e)) for c, e in zip(completions, expected)]
 
 
-def verify(model: Any, tokenizer: Any, rows: list[dict], *, samples: int = 1, batch_size: int = 100,
-           check: str = "strict", **generate_kwargs: Any) -> torch.Tensor:
-    """Ask ``model`` each row's question (thinking off) ``samples`` times and check every reply.
+def replies(model: Any, tokenizer: Any, rows: list[dict], *, samples: int = 1, batch_size: int = 100,
+            **generate_kwargs: Any) -> list[list[str]]:
+    """Ask ``model`` each row's question (thinking off) ``samples`` times: ``samples`` replies per row.
 
-    Greedy unless sampling arguments are given (``do_sample=True, temperature=1.0``).  Returns a bool tensor
-    of shape ``(len(rows), samples)``: row ``i``'s replies, passed by :func:`check_strict` (or, with
-    ``check="loose"``, :func:`check_loose`).  Greedy replies come from :func:`labkit.generate_batch`; sampled
-    ones from :func:`sample_compact` when the output layer merges (the same distribution), else the same.
+    Greedy unless sampling arguments are given (``do_sample=True, temperature=1.0``).  Greedy replies come from
+    :func:`labkit.generate_batch`; sampled ones from :func:`sample_compact` when the output layer merges (the
+    same distribution), else the same.
     """
     from labkit.generation import generate_batch
 
-    if check not in ("strict", "loose"):
-        raise LabError(f"unknown check {check!r}.", "use check='strict' or check='loose'.")
     gen = {"max_new_tokens": 24, "do_sample": False, **generate_kwargs}
     questions = [r["prompt"] for r in rows for _ in range(samples)]
     merged, members = compact_head(model) if gen["do_sample"] else (None, None)   # greedy never needs it
@@ -138,9 +135,29 @@ def verify(model: Any, tokenizer: Any, rows: list[dict], *, samples: int = 1, ba
             answers += [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids]
         else:
             answers += [r.answer for r in generate_batch(model, tokenizer, chunk, thinking=False, **gen)]
-    ok = [check_strict(t, r["a"], r["op"], r["b"]) if check == "strict" else check_loose(t, r["expected"])
-          for r, t in zip((r for r in rows for _ in range(samples)), answers)]
-    return torch.tensor(ok).view(len(rows), samples)
+    return [answers[i:i + samples] for i in range(0, len(answers), samples)]
+
+
+def score(rows: list[dict], texts: list[list[str]], check: str = "strict") -> torch.Tensor:
+    """``texts[i][j]`` (from :func:`replies`) passed by :func:`check_strict` (or, with ``check="loose"``,
+    :func:`check_loose`) against row ``i``: a bool tensor of shape ``(len(rows), samples)``."""
+    if check not in ("strict", "loose"):
+        raise LabError(f"unknown check {check!r}.", "use check='strict' or check='loose'.")
+    if len(texts) != len(rows):
+        raise LabError(f"{len(texts)} lists of replies for {len(rows)} rows.",
+                       "pass the rows the replies were generated for: score(rows, replies(model, tok, rows)).")
+    return torch.tensor([[check_strict(t, r["a"], r["op"], r["b"]) if check == "strict"
+                          else check_loose(t, r["expected"]) for t in ts] for r, ts in zip(rows, texts)],
+                        dtype=torch.bool).view(len(rows), -1)
+
+
+def verify(model: Any, tokenizer: Any, rows: list[dict], *, samples: int = 1, batch_size: int = 100,
+           check: str = "strict", **generate_kwargs: Any) -> torch.Tensor:
+    """:func:`score` of :func:`replies`: a bool tensor ``(len(rows), samples)``, True where a reply passes."""
+    if check not in ("strict", "loose"):
+        raise LabError(f"unknown check {check!r}.", "use check='strict' or check='loose'.")
+    return score(rows, replies(model, tokenizer, rows, samples=samples, batch_size=batch_size, **generate_kwargs),
+                 check)
 
 
 # --------------------------------------------------------------------------- advantages

@@ -225,3 +225,21 @@ def test_sampled_verify_uses_the_compact_sampler_and_greedy_is_generate(nano):
     random.seed(0)
     with pytest.raises(labkit.LabError):
         rl.verify(model, tok, rows, check="fuzzy")
+
+
+@pytest.mark.model
+def test_verify_is_score_of_replies_and_both_checks_read_the_same_replies(nano):
+    model, tok = nano
+    rows = rl.doubling_prompts(6, seed=1, replay=0.5, held_out=True)
+    torch.manual_seed(0)
+    texts = rl.replies(model, tok, rows, samples=3, do_sample=True, temperature=1.0)
+    assert [len(t) for t in texts] == [3] * 6 and all(isinstance(x, str) for t in texts for x in t)
+    torch.manual_seed(0)
+    assert torch.equal(rl.verify(model, tok, rows, samples=3, do_sample=True, temperature=1.0), rl.score(rows, texts))
+    strict, loose = rl.score(rows, texts), rl.score(rows, texts, check="loose")
+    assert strict.shape == loose.shape == (6, 3) and not (strict & ~loose).any()   # strict implies loose
+    right = [[f"{r['a']} {r['op']} {r['b']} = {r['expected']}", f"1 + 1 = {r['expected']}"] for r in rows]
+    assert rl.score(rows, right).tolist() == [[True, False]] * 6
+    assert rl.score(rows, right, check="loose").tolist() == [[True, True]] * 6
+    with pytest.raises(labkit.LabError, match="rows"):
+        rl.score(rows[:2], texts)

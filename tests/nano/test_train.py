@@ -14,6 +14,12 @@ from labkit.tokenizer import load_tokenizer
 
 
 @pytest.fixture(scope="module")
+def qwen3_tok():
+    """The Qwen3 tokenizer, loaded once for this module (the tests only read it; a load takes ~2 s)."""
+    return load_tokenizer("qwen3")
+
+
+@pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("nano") / "model"
     meta = train_nano.train(out, steps=3, batch=4, lr=1e-3, seed=0, threads=None)
@@ -21,18 +27,18 @@ def tiny_run(tmp_path_factory):
 
 
 @pytest.mark.model
-def test_export_is_a_standard_full_vocabulary_qwen3(tiny_run):
+def test_export_is_a_standard_full_vocabulary_qwen3(tiny_run, qwen3_tok):
     out, meta = tiny_run
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.config.vocab_size == 151936 and model.config.tie_word_embeddings
     assert json.loads((out / "training.json").read_text())["meta"]["steps"] == 3
-    assert meta["compact_vocab"] == len(train_nano.curriculum_vocab(load_tokenizer("qwen3")))
+    assert meta["compact_vocab"] == len(train_nano.curriculum_vocab(qwen3_tok))
 
 
 @pytest.mark.model
-def test_compact_loss_equals_full_vocabulary_loss(tiny_run):
+def test_compact_loss_equals_full_vocabulary_loss(tiny_run, qwen3_tok):
     out, _ = tiny_run
-    tok = load_tokenizer("qwen3")
+    tok = qwen3_tok
     vocab = train_nano.curriculum_vocab(tok)
     full = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     compact = train_nano.load_compact(out, vocab, seed=0)
@@ -53,8 +59,8 @@ def test_compact_loss_equals_full_vocabulary_loss(tiny_run):
 
 
 @pytest.mark.model
-def test_curriculum_vocab_is_deterministic():
-    tok = load_tokenizer("qwen3")
+def test_curriculum_vocab_is_deterministic(qwen3_tok):
+    tok = qwen3_tok
     assert train_nano.curriculum_vocab(tok) == train_nano.curriculum_vocab(tok)
 
 
@@ -67,8 +73,8 @@ def tiny_tools_run(tiny_run, tmp_path_factory):
 
 
 @pytest.mark.model
-def test_tools_vocab_extends_the_base_rows():
-    tok = load_tokenizer("qwen3")
+def test_tools_vocab_extends_the_base_rows(qwen3_tok):
+    tok = qwen3_tok
     base = train_nano.curriculum_vocab(tok)
     tools = train_nano.curriculum_vocab(tok, curriculum="tools")
     assert set(base) < set(tools) and tools == sorted(tools)
@@ -81,11 +87,11 @@ def test_tools_vocab_extends_the_base_rows():
 
 
 @pytest.mark.model
-def test_tools_continuation_keeps_the_trained_rows_and_records_both_stages(tiny_tools_run):
+def test_tools_continuation_keeps_the_trained_rows_and_records_both_stages(tiny_tools_run, qwen3_tok):
     from safetensors.torch import load_file
 
     base, out, meta = tiny_tools_run
-    tok = load_tokenizer("qwen3")
+    tok = qwen3_tok
     tools = train_nano.curriculum_vocab(tok, curriculum="tools")
     assert meta["curriculum"] == "tools" and meta["compact_vocab"] == len(tools)
     info = json.loads((out / "training.json").read_text())
@@ -101,9 +107,9 @@ def test_tools_continuation_keeps_the_trained_rows_and_records_both_stages(tiny_
 
 
 @pytest.mark.model
-def test_tools_stage_loss_is_the_same_mean_in_two_sub_batches(tiny_run):
+def test_tools_stage_loss_is_the_same_mean_in_two_sub_batches(tiny_run, qwen3_tok):
     out, _ = tiny_run
-    tok = load_tokenizer("qwen3")
+    tok = qwen3_tok
     vocab = train_nano.curriculum_vocab(tok, curriculum="tools")
     model = train_nano.load_compact(out, vocab, seed=0)
     lookup = torch.full((train_nano.VOCAB_SIZE,), len(vocab), dtype=torch.long)
@@ -125,11 +131,11 @@ def test_tools_curriculum_needs_init():
 
 
 @pytest.mark.model
-def test_distillation_from_itself_costs_nothing_and_pulls_towards_the_teacher(tiny_run):
+def test_distillation_from_itself_costs_nothing_and_pulls_towards_the_teacher(tiny_run, qwen3_tok):
     """With a teacher, the rows of the old tasks are scored by KL(teacher || model): zero for the model itself,
     positive for another model; the new tasks keep their cross-entropy."""
     out, _ = tiny_run
-    tok = load_tokenizer("qwen3")
+    tok = qwen3_tok
     vocab = train_nano.curriculum_vocab(tok, curriculum="tools")
     model = train_nano.load_compact(out, vocab, seed=0)
     other = train_nano.build_compact_model(len(vocab), seed=1)
@@ -148,8 +154,8 @@ def test_distillation_from_itself_costs_nothing_and_pulls_towards_the_teacher(ti
 
 
 @pytest.mark.model
-def test_json_answers_need_no_new_rows_and_a_zero_share_draws_as_before():
-    tok = load_tokenizer("qwen3")
+def test_json_answers_need_no_new_rows_and_a_zero_share_draws_as_before(qwen3_tok):
+    tok = qwen3_tok
     tools = set(train_nano.curriculum_vocab(tok, curriculum="tools"))
     rng = random.Random(3)
     for _ in range(200):

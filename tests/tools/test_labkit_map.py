@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -124,9 +125,11 @@ def test_every_module_imports_in_isolation():
     """Each module, alone in a fresh interpreter (an import cycle or a missing import shows here)."""
     names = [n for n in labkit_map.modules()]
     code = "import importlib, sys; importlib.import_module(sys.argv[1])"
-    failed = {}
-    for name in names:
-        out = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, timeout=300)
-        if out.returncode:
-            failed[name] = out.stderr.strip().splitlines()[-1]
+
+    def run(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:   # one interpreter per module, side by side
+        results = dict(zip(names, pool.map(run, names)))
+    failed = {name: out.stderr.strip().splitlines()[-1] for name, out in results.items() if out.returncode}
     assert not failed
