@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -138,24 +139,30 @@ def replies(model: Any, tokenizer: Any, rows: list[dict], *, samples: int = 1, b
     return [answers[i:i + samples] for i in range(0, len(answers), samples)]
 
 
+def _checker(check: str) -> Callable[[str, dict], bool]:
+    """``check`` ("strict" or "loose") as a function of (reply, row)."""
+    if check == "strict":
+        return lambda text, row: check_strict(text, row["a"], row["op"], row["b"])
+    if check == "loose":
+        return lambda text, row: check_loose(text, row["expected"])
+    raise LabError(f"unknown check {check!r}.", "use check='strict' or check='loose'.")
+
+
 def score(rows: list[dict], texts: list[list[str]], check: str = "strict") -> torch.Tensor:
     """``texts[i][j]`` (from :func:`replies`) passed by :func:`check_strict` (or, with ``check="loose"``,
     :func:`check_loose`) against row ``i``: a bool tensor of shape ``(len(rows), samples)``."""
-    if check not in ("strict", "loose"):
-        raise LabError(f"unknown check {check!r}.", "use check='strict' or check='loose'.")
+    passes = _checker(check)
     if len(texts) != len(rows):
         raise LabError(f"{len(texts)} lists of replies for {len(rows)} rows.",
                        "pass the rows the replies were generated for: score(rows, replies(model, tok, rows)).")
-    return torch.tensor([[check_strict(t, r["a"], r["op"], r["b"]) if check == "strict"
-                          else check_loose(t, r["expected"]) for t in ts] for r, ts in zip(rows, texts)],
+    return torch.tensor([[passes(t, r) for t in ts] for r, ts in zip(rows, texts)],
                         dtype=torch.bool).view(len(rows), -1)
 
 
 def verify(model: Any, tokenizer: Any, rows: list[dict], *, samples: int = 1, batch_size: int = 100,
            check: str = "strict", **generate_kwargs: Any) -> torch.Tensor:
     """:func:`score` of :func:`replies`: a bool tensor ``(len(rows), samples)``, True where a reply passes."""
-    if check not in ("strict", "loose"):
-        raise LabError(f"unknown check {check!r}.", "use check='strict' or check='loose'.")
+    _checker(check)                                      # an unknown check fails before any generation
     return score(rows, replies(model, tokenizer, rows, samples=samples, batch_size=batch_size, **generate_kwargs),
                  check)
 
