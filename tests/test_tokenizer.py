@@ -145,14 +145,31 @@ def test_qwen35_tokenizer_is_exact_and_larger(loaded):
     assert type(tok).__name__ == "Qwen3_5Tokenizer"
 
 
+# Texts whose words carry combining marks (\\p{M}): Devanagari, Thai, Hebrew with points, Latin with accents,
+# Greek, Bengali, Tamil, vocalised Arabic (harakat: fatha, kasra, damma, shadda, sukun, tanwin).
+COMBINING_TEXTS = ["नमस्ते दुनिया", "मैं हिंदी बोलता हूँ।", "สวัสดีชาวโลก", "ภาษาไทยง่ายนิดเดียว", "שָׁלוֹם עוֹלָם",
+                   "בְּרֵאשִׁית בָּרָא", "café", "naïve résumé", "Ελληνικά", "ক্যাফে", "தமிழ்", "வணக்கம் உலகம்",
+                   "مَرْحَبًا بِالْعَالَمِ", "ٱلْحَمْدُ لِلَّهِ رَبِّ ٱلْعَٰلَمِينَ", "كِتَابٌ جَدِيدٌ"]
+
+
 @pytest.mark.model
 def test_qwen35_keeps_combining_marks_in_words(loaded):
-    """Devanagari, Thai, Hebrew, Bengali, Tamil: Qwen3.5's regex keeps combining marks (\\p{M}) in the word.
-    Saved as Qwen2Tokenizer, transformers rebuilt Qwen2's regex and 5 of these 11 matched the reference."""
+    """Qwen3.5's regex keeps combining marks in the word: every text matches the reference ids."""
     tok, ref = loaded("qwen3.5"), reference_encoder("qwen3.5")
-    texts = ["नमस्ते दुनिया", "मैं हिंदी बोलता हूँ।", "สวัสดีชาวโลก", "ภาษาไทยง่ายนิดเดียว", "שָׁלוֹם עוֹלָם",
-             "בְּרֵאשִׁית בָּרָא", "café", "naïve résumé", "Ελληνικά", "ক্যাফে", "தமிழ்"]
-    assert [t for t in texts if tok.encode(t) != ref.encode(t)] == []
+    assert type(tok).__name__ == "Qwen3_5Tokenizer"
+    assert [t for t in COMBINING_TEXTS if tok.encode(t) != ref.encode(t)] == []
+
+
+@pytest.mark.model
+def test_the_qwen2_class_fails_the_combining_marks_texts(loaded):
+    """The same files loaded with the old class (Qwen2Tokenizer, Qwen2's regex splits the marks off) miss the
+    reference on texts of every script above: the test above can fail, and fails on the bug it guards."""
+    from transformers import Qwen2Tokenizer
+
+    loaded("qwen3.5")  # builds the folder once
+    old, ref = Qwen2Tokenizer.from_pretrained(tokenizer_dir("qwen3.5")), reference_encoder("qwen3.5")
+    wrong = [t for t in COMBINING_TEXTS if old.encode(t) != ref.encode(t)]
+    assert {"नमस्ते दुनिया", "สวัสดีชาวโลก", "வணக்கம் உலகம்", "مَرْحَبًا بِالْعَالَمِ"} <= set(wrong), wrong
 
 
 def test_unknown_family_is_a_clear_error():

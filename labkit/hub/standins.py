@@ -19,7 +19,7 @@ Each has
 * the real tokenizer and chat template, rebuilt offline by :func:`labkit.tokenizer.load_tokenizer`;
   the VL model also gets its processor files: ``preprocessor_config.json`` (transformers'
   ``Qwen2VLImageProcessor`` defaults: Qwen2.5-VL's patch, merge and normalisation; its pixel budget may
-  be smaller than the real file's) and ``chat_template.json`` (the original
+  be smaller than the real file's) and ``chat_template.jinja`` (the original
   Qwen2.5-VL template that TRL ships as ``trl/chat_templates/qwen2_5_vl.jinja``);
 * a ``standin.json`` that says it is a stand-in (random weights: what it says means nothing).
 
@@ -54,6 +54,7 @@ from labkit.family.facts import SAMPLING
 from labkit.hub import lookup
 from labkit.hub.checkpoints import COURSE_MODELS, HubModel, get
 from labkit.hub.lookup import MODELS_DIR_VAR, locate, repo_folder, write_cache_entry
+from labkit.tokenizer import write_processor_files
 
 # The shape fields a tiny stand-in shrinks (everything else stays as in the real config).
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
@@ -117,26 +118,6 @@ def generation_config(model: HubModel) -> Any:
     return GenerationConfig(**kw)
 
 
-def _vl_template() -> str:
-    try:
-        import trl
-    except ImportError as exc:
-        raise LabError("the Qwen2.5-VL stand-in takes its chat template from trl, which is not installed.",
-                       "pip install -e '.[notebooks]'.") from exc
-    return (Path(trl.__file__).parent / "chat_templates" / "qwen2_5_vl.jinja").read_text(encoding="utf-8")
-
-
-def _write_processor(folder: Path, template: str) -> None:
-    try:
-        from transformers import Qwen2VLImageProcessorPil as ImageProcessor  # no torchvision needed
-    except ImportError:
-        from transformers import Qwen2VLImageProcessor as ImageProcessor
-    cfg = ImageProcessor().to_dict()
-    cfg.update(image_processor_type="Qwen2VLImageProcessor", processor_class="Qwen2_5_VLProcessor")
-    (folder / "preprocessor_config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")
-    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}, indent=2), encoding="utf-8")
-
-
 def write_files(model: HubModel, folder: Path, *, full_shape: bool = False, seed: int = 0,
                 device: str | None = None) -> None:
     """Write ``model``'s stand-in as a plain checkpoint folder (weights, configs, tokenizer, processor)."""
@@ -155,12 +136,10 @@ def write_files(model: HubModel, folder: Path, *, full_shape: bool = False, seed
     net.generation_config = generation_config(model)
     net.save_pretrained(folder)
     del net
-    tok = tokenizer.load_tokenizer(model.tokenizer)
     if model.processor:
-        template = _vl_template()
-        tok.chat_template = template
-        _write_processor(folder, template)
-    tok.save_pretrained(folder)
+        write_processor_files(folder, "qwen2.5-vl")   # the image processor, chat template and tokenizer
+    else:
+        tokenizer.load_tokenizer(model.tokenizer).save_pretrained(folder)
     shrunk = {} if full_shape else {**TINY, **({"vision": TINY_VISION} if model.processor else {})}
     (folder / MARKER).write_text(json.dumps({
         "stand_in_for": model.repo_id, "weights": "random (seed %d)" % seed, "full_shape": full_shape,

@@ -12,7 +12,7 @@ from hub_fakes import fake_entry
 
 import labkit
 from labkit.hub import checkpoints, lookup, standins
-from labkit.tokenizer import _spec, load_tokenizer, template_text
+from labkit.tokenizer import _spec, chat_template, load_tokenizer, template_text
 
 
 @pytest.fixture(scope="session")
@@ -131,8 +131,8 @@ def test_vl_standin_has_its_processor_files(standin_cache):
 
     vl = next(m for m in checkpoints.COURSE_MODELS if m.processor)
     snapshot = _snapshot(standin_cache, vl.repo_id)
-    template = json.loads((snapshot / "chat_template.json").read_text())["chat_template"]
-    assert template == standins._vl_template()
+    template = (snapshot / "chat_template.jinja").read_text()
+    assert template == chat_template("qwen2_5_vl.jinja")
     image = AutoImageProcessor.from_pretrained(snapshot)
     assert (image.patch_size, image.merge_size, image.temporal_patch_size) == (14, 2, 2)
     tok = load_tokenizer("qwen2.5")
