@@ -27,12 +27,20 @@ DEFAULT_HUB_MODEL = checkpoints.DEFAULT_MODEL
 NANO_ID = "labkit/nano-qwen3"
 
 
-def nano_path() -> Path:
-    """The directory of the shipped nano model (loadable with ``from_pretrained``)."""
-    if not (NANO_DIR / "model.safetensors").exists():
-        raise LabError(f"the nano model is missing from {NANO_DIR}.",
-                       "reinstall the course (pip install -e .) or rebuild it: python -m labkit.nano.train")
-    return NANO_DIR
+NANO_DIRS = {"qwen3": NANO_DIR, "qwen3.5": Path(__file__).parent / "nano" / "nano_qwen3_5"}
+_REBUILD = {"qwen3": "python -m labkit.nano.train --all", "qwen3.5": "python -m labkit.nano.qwen35.train"}
+
+
+def nano_path(family: str = "qwen3") -> Path:
+    """The directory of a shipped nano model (loadable with ``from_pretrained``): the nano Qwen3 (the course's
+    offline model), or ``"qwen3.5"``: the nano Qwen3.5 (``Qwen3_5ForConditionalGeneration``, text and images)."""
+    if family not in NANO_DIRS:
+        raise LabError(f"there is no nano model for {family!r}.", f"use one of: {', '.join(NANO_DIRS)}.")
+    folder = NANO_DIRS[family]
+    if not (folder / "model.safetensors").exists():
+        raise LabError(f"the nano model is missing from {folder}.",
+                       f"reinstall the course (pip install -e .) or rebuild it: {_REBUILD[family]}")
+    return folder
 
 
 def resolve_model_id(model_id: str | None = None) -> str:

@@ -1,0 +1,239 @@
+"""Build and train the nano Qwen3.5 (``labkit/nano/nano_qwen3_5``)::
+
+    python -m labkit.nano.qwen35.train --out DIR [--steps N] [--init DIR]
+
+The model is a real ``Qwen3_5ForConditionalGeneration``: the hybrid text model (Gated DeltaNet linear attention
+and gated full attention, 3 + 1, repeated), a small vision tower with Qwen3.5's patch (16), merge (2) and
+M-RoPE, the full 248,320-row vocabulary of the 248K tokenizer, tied with the output layer as in Qwen3.5-0.8B.
+Training uses the nano Qwen3's exact shortcut (:mod:`labkit.nano.train`): every token the curriculum uses has
+its own row, the rest share one row, trained as one merged class with logit ``h·u + log(N_unused)``; export
+scatters the rows into the full vocabulary.
+
+Used by the command `python -m labkit.nano.qwen35.train`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from labkit.nano.qwen35 import curriculum as cur
+from labkit.tokenizer import chat_template, load_tokenizer, write_processor_files
+
+VOCAB_SIZE = 248320
+IDS = dict(image_token_id=248056, video_token_id=248057, vision_start_token_id=248053, vision_end_token_id=248054)
+EOS, PAD = 248046, 248044          # <|im_end|>, <|endoftext|> (Qwen3.5's tokenizer)
+TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=8, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=64, linear_conv_kernel_dim=4, linear_key_head_dim=32,
+            linear_value_head_dim=32, linear_num_key_heads=4, linear_num_value_heads=4,
+            max_position_embeddings=4096, rms_norm_eps=1e-6, hidden_act="silu", attn_output_gate=True,
+            tie_word_embeddings=True, full_attention_interval=4,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000000.0, "partial_rotary_factor": 0.25,
+                             "mrope_section": [4, 2, 2], "mrope_interleaved": True})
+VISION = dict(depth=4, hidden_size=128, intermediate_size=512, num_heads=4, patch_size=16, spatial_merge_size=2,
+              temporal_patch_size=2, out_hidden_size=64, num_position_embeddings=256,
+              hidden_act="gelu_pytorch_tanh")
+TEMPLATE = "qwen3_5_nothink.jinja"
+SPECIALS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>", "<|vision_start|>",
+            "<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<tool_response>",
+            "</tool_response>"]
+
+
+def tokenizer():
+    tok = load_tokenizer("qwen3.5")
+    tok.chat_template = chat_template(TEMPLATE)
+    return tok
+
+
+def image_processor():
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from labkit.tokenizer import PROCESSOR_FILES
+
+    return Qwen2VLImageProcessorPil(**PROCESSOR_FILES["qwen3.5"]["image"])
+
+
+def curriculum_vocab(tok, n: int = 6000, seed: int = 1234) -> list[int]:
+    """Every token id the curriculum produces (train and held-out draws alike, so no row is untrained by design)."""
+    rng = random.Random(seed)
+    ids: set[int] = set(tok.convert_tokens_to_ids(SPECIALS))
+    ids.update(tok(" 0123456789+-*/×=.,")["input_ids"])
+    for i in range(n):
+        task = ("image", "arithmetic", "tool")[i % 3]
+        s = {"image": cur.image_sample, "arithmetic": cur.arithmetic_sample, "tool": cur.tool_sample}[task](
+            rng, held_out=rng.random() < 0.3)
+        p, t = cur.render(s, tok)
+        ids.update(tok(p + t)["input_ids"])
+    return sorted(ids)
+
+
+def encode(sample: cur.Sample, tok, processor) -> dict:
+    """input ids (each ``<|image_pad|>`` repeated once per merged patch), labels, and the image's pixels."""
+    prompt, target = cur.render(sample, tok)
+    row: dict = {}
+    if sample.image is not None:
+        pix = processor(images=[sample.image], return_tensors="pt")
+        n = int(pix["image_grid_thw"].prod()) // processor.merge_size ** 2
+        prompt = prompt.replace("<|image_pad|>", "<|image_pad|>" * n)
+        row.update(pixel_values=pix["pixel_values"], image_grid_thw=pix["image_grid_thw"])
+    p, t = tok(prompt)["input_ids"], tok(target)["input_ids"]
+    return {**row, "ids": p + t, "labels": [-100] * len(p) + t}
+
+
+def build_compact(vocab: list[int], seed: int):
+    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    where = {v: i for i, v in enumerate(vocab)}
+    cfg = Qwen3_5Config(text_config={**TEXT, "vocab_size": len(vocab) + 1}, vision_config=VISION,
+                        tie_word_embeddings=True, **{k: where[v] for k, v in IDS.items()})
+    return Qwen3_5ForConditionalGeneration(cfg)
+
+
+def load_compact(init: Path, vocab: list[int], seed: int):
+    from safetensors.torch import load_file
+
+    model = build_compact(vocab, seed)
+    state = {k: v.float() for k, v in load_file(init / "model.safetensors").items()}
+    key = next(k for k in state if k.endswith("embed_tokens.weight"))
+    big = state.pop(key)
+    unused = sorted(set(range(VOCAB_SIZE)) - set(vocab))[0]
+    state[key] = torch.cat([big[torch.tensor(vocab)], big[unused:unused + 1]])
+    state.pop("lm_head.weight", None)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
+    model.tie_weights()
+    return model
+
+
+def batch_loss(model, rows: list[dict], lookup, log_unused: float, image_id: int) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the rows' target tokens (compact vocabulary + the merged unused class)."""
+    width = max(len(r["ids"]) for r in rows)
+    ids = torch.full((len(rows), width), PAD, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r["ids"])] = torch.tensor(r["ids"])
+        labels[i, :len(r["labels"])] = torch.tensor(r["labels"])
+        mask[i, :len(r["ids"])] = 1
+    cids = lookup[ids]
+    kw = {}
+    images = [r for r in rows if "pixel_values" in r]
+    if images:
+        kw = dict(pixel_values=torch.cat([r["pixel_values"] for r in images]),
+                  image_grid_thw=torch.cat([r["image_grid_thw"] for r in images]),
+                  mm_token_type_ids=(cids == image_id).long())
+    logits = model(input_ids=cids, attention_mask=mask, **kw).logits
+    logits = torch.cat([logits[..., :-1], logits[..., -1:] + log_unused], dim=-1)[:, :-1]
+    tgt = labels[:, 1:]
+    tgt = torch.where(tgt == -100, tgt, lookup[tgt.clamp(min=0)])
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
+                                             ignore_index=-100, reduction="sum")
+    return loss, int((tgt != -100).sum())
+
+
+def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int | None, init: Path | None = None,
+          checkpoint_every: int = 0, vocab_samples: int = 6000) -> dict:
+    from tqdm.auto import tqdm
+
+    if threads:
+        torch.set_num_threads(threads)
+    tok, processor = tokenizer(), image_processor()
+    vocab = curriculum_vocab(tok, vocab_samples)
+    lookup = torch.full((VOCAB_SIZE,), len(vocab), dtype=torch.long)
+    lookup[torch.tensor(vocab)] = torch.arange(len(vocab))
+    log_unused = math.log(VOCAB_SIZE - len(vocab))
+    model = load_compact(init, vocab, seed) if init else build_compact(vocab, seed)
+    model.train()
+    image_id = int(lookup[IDS["image_token_id"]])
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warmup = max(1, steps // 50)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    rng, history, t0 = random.Random(seed), [], time.time()
+    bar = tqdm(range(steps), desc="training nano Qwen3.5", mininterval=10)
+    for step in bar:
+        rows = sorted((encode(cur.training_sample(rng), tok, processor) for _ in range(batch)),
+                      key=lambda r: len(r["ids"]))
+        half = batch // 2   # two sub-batches of similar lengths: little padding
+        total, count = 0.0, 0
+        for part in (rows[:half], rows[half:]):
+            loss, n = batch_loss(model, part, lookup, log_unused, image_id)
+            total, count = total + loss, count + n
+        loss = total / count
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 20 == 0:
+            history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.time() - t0, 1)})
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if checkpoint_every and step and step % checkpoint_every == 0:
+            export(model, vocab, out, history, {"steps": step, "partial": True})
+    meta = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "train_seconds": round(time.time() - t0, 1),
+            "threads": torch.get_num_threads(), "compact_vocab": len(vocab), "mix": cur.MIX}
+    if init:
+        previous = json.loads((init / "training.json").read_text())
+        meta["continued_from"] = previous["meta"]
+        history = previous["history"] + [{**h, "stage": len(previous.get("stages", [1])) + 1} for h in history]
+    export(model, vocab, out, history, meta)
+    return meta
+
+
+def export(compact, vocab: list[int], out: Path, history: list, meta: dict) -> None:
+    """Scatter the compact rows into the full 248,320-row model and save it with its processor files."""
+    from transformers import GenerationConfig, Qwen3_5Config, Qwen3_5ForConditionalGeneration
+
+    cfg = Qwen3_5Config(text_config={**TEXT, "vocab_size": VOCAB_SIZE, "eos_token_id": PAD}, vision_config=VISION,
+                        tie_word_embeddings=True, **IDS)
+    cfg.architectures = ["Qwen3_5ForConditionalGeneration"]
+    full = Qwen3_5ForConditionalGeneration(cfg)
+    state = {k: v.detach().clone() for k, v in compact.state_dict().items()}
+    key = next(k for k in state if k.endswith("embed_tokens.weight"))
+    emb = state.pop(key)
+    state.pop("lm_head.weight", None)
+    big = emb[-1].repeat(VOCAB_SIZE, 1)
+    big[torch.tensor(vocab)] = emb[:-1]
+    state[key] = big
+    missing, unexpected = full.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
+    full.tie_weights()
+    full = full.to(torch.bfloat16)
+    full.generation_config = GenerationConfig(eos_token_id=[EOS, PAD], pad_token_id=PAD, do_sample=False)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    full.save_pretrained(tmp)
+    write_processor_files(tmp, "qwen3.5")
+    (tmp / "training.json").write_text(json.dumps({"meta": meta, "text": TEXT, "vision": VISION, "history": history},
+                                                  indent=1))
+    card = out / "MODEL_CARD.md"
+    if card.exists():
+        shutil.copy(card, tmp / card.name)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m labkit.nano.qwen35.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "nano_qwen3_5")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", type=Path, default=None, help="continue from an exported model")
+    ap.add_argument("--checkpoint-every", type=int, default=0)
+    args = ap.parse_args(argv)
+    print(json.dumps(train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.init,
+                           args.checkpoint_every)))
+
+
+if __name__ == "__main__":
+    main()

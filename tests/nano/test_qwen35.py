@@ -1,0 +1,163 @@
+"""The nano Qwen3.5's curriculum and trainer, on tiny shapes: images, XML tool calls, the compact loss, the export."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from labkit.lessons import tools as T
+from labkit.nano.qwen35 import curriculum as cur, train as T35
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return T35.tokenizer()
+
+
+def test_images_hold_two_or_three_numbers_apart_on_white():
+    import numpy as np
+
+    rng = random.Random(0)
+    for _ in range(40):
+        image, numbers, layout = cur.draw_numbers(rng)
+        assert image.size == (256, 256) and len(numbers) in (2, 3) and all(10 <= n <= 99 for n in numbers)
+        assert [b[0] for b in layout] == sorted(b[0] for b in layout)          # read left to right
+        for i, a in enumerate(layout):
+            assert 0 <= a[0] + 3 and 0 <= a[1] + 3 and a[2] - 3 <= 256 and a[3] - 3 <= 256   # ink box + 3 px
+            for b in layout[i + 1:]:
+                assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+        pixels = np.asarray(image).copy()
+        for x0, y0, x1, y1 in layout:
+            x0, y0 = max(x0, 0), max(y0, 0)
+            assert (pixels[y0:y1, x0:x1] < 128).any()                           # ink inside every box
+            pixels[y0:y1, x0:x1] = 255
+        assert (pixels == 255).all()                                            # and nowhere else
+
+
+def test_held_out_splits_are_disjoint():
+    def key(schema):
+        f = schema["function"]
+        return f["name"], next(iter(f["parameters"]["properties"])), f["description"]
+
+    rng = random.Random(1)
+    train = {key(cur.random_tool(rng)) for _ in range(400)}
+    held = {key(cur.random_tool(rng, held_out=True)) for _ in range(400)}
+    assert not train & held and all(cur._hash(*k) % 4 == 0 for k in held)
+    assert len({k[0] for k in held}) > 30                                       # many unseen names
+    assert {k[0] for k in held} - {k[0] for k in train}                         # some names never trained at all
+    img = [cur.image_sample(rng, held_out=True, ask="sum").meta for _ in range(20)]
+    assert all(m["expected"] == sum(m["numbers"]) for m in img)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("thinking", [True, False])
+def test_a_tool_call_target_is_the_offered_tool_in_the_xml_form(tok, thinking):
+    rng = random.Random(3)
+    for _ in range(12):
+        s = cur.tool_sample(rng, thinking=thinking, stage="call")
+        prompt, target = cur.render(s, tok)
+        assert prompt.endswith("<think>\n" if thinking else "<think>\n\n</think>\n\n")
+        assert target.endswith("</tool_call><|im_end|>")
+        [call] = T.parse_tool_calls(target.removesuffix("<|im_end|>").split("</think>")[-1], form="xml")
+        assert call.name == s.meta["name"] and list(call.arguments) == [s.meta["param"]]
+        assert T.safe_eval(str(call.arguments[s.meta["param"]])) == s.meta["expected"]
+        assert f"<function={s.meta['name']}>" not in prompt.split("<|im_start|>user")[-1]   # not given away
+
+
+@pytest.mark.model
+def test_image_targets_read_then_add(tok):
+    rng = random.Random(4)
+    s = cur.image_sample(rng, thinking=True, ask="sum")
+    prompt, target = cur.render(s, tok)
+    assert "<|vision_start|><|image_pad|><|vision_end|>" in prompt and prompt.endswith("<think>\n")
+    numbers = s.meta["numbers"]
+    assert target.startswith("The numbers are ") and target.endswith(f"= {sum(numbers)}<|im_end|>")
+    off = cur.render(cur.image_sample(rng, thinking=False, ask="sum"), tok)[1]
+    assert "</think>" not in off and off.startswith("The numbers are ")
+
+
+@pytest.fixture(scope="module")
+def tiny(monkeypatch_module, tok):
+    """Tiny shapes of the same architecture (the layer pattern, the gated attention, a vision tower)."""
+    monkeypatch_module.setattr(T35, "TEXT", {**T35.TEXT, "hidden_size": 16, "intermediate_size": 32,
+                                             "num_hidden_layers": 4, "head_dim": 16, "linear_key_head_dim": 8,
+                                             "linear_value_head_dim": 8, "linear_num_key_heads": 2,
+                                             "linear_num_value_heads": 2,
+                                             "rope_parameters": {**T35.TEXT["rope_parameters"],
+                                                                 "mrope_section": [1, 1, 0]}})
+    monkeypatch_module.setattr(T35, "VISION", {**T35.VISION, "depth": 1, "hidden_size": 16, "num_heads": 2,
+                                               "intermediate_size": 32, "out_hidden_size": 16})
+    vocab = T35.curriculum_vocab(tok, n=150)
+    return vocab
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tiny, tmp_path_factory):
+    """Two training steps on tiny shapes, exported: (folder, the compact vocabulary, the training metadata)."""
+    folder = tmp_path_factory.mktemp("nano35") / "m"
+    meta = T35.train(folder, steps=2, batch=4, lr=1e-3, seed=0, threads=None, vocab_samples=150)
+    return folder, tiny, meta
+
+
+@pytest.mark.model
+def test_compact_loss_is_the_exported_models_full_vocabulary_loss(tiny_export, tok):
+    """The shortcut of training: the loss over the used rows plus one merged class equals the exported model's
+    cross-entropy over all 248,320 rows, on rows with an image, a tool call and arithmetic."""
+    from transformers import AutoModelForImageTextToText
+
+    folder, vocab, _ = tiny_export
+    model = T35.load_compact(folder, vocab, seed=0).eval()    # the exported rows gathered back
+    lookup = torch.full((T35.VOCAB_SIZE,), len(vocab), dtype=torch.long)
+    lookup[torch.tensor(vocab)] = torch.arange(len(vocab))
+    log_unused = float(torch.log(torch.tensor(T35.VOCAB_SIZE - len(vocab), dtype=torch.float64)))
+    rng, proc = random.Random(5), T35.image_processor()
+    rows = [T35.encode(f(rng), tok, proc) for f in (cur.image_sample, cur.tool_sample, cur.arithmetic_sample)]
+    with torch.no_grad():
+        loss, count = T35.batch_loss(model, rows, lookup, log_unused, int(lookup[T35.IDS["image_token_id"]]))
+    full = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).eval()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for r in rows:
+            ids = torch.tensor([r["ids"]])
+            kw = {}
+            if "pixel_values" in r:
+                kw = dict(pixel_values=r["pixel_values"], image_grid_thw=r["image_grid_thw"],
+                          mm_token_type_ids=(ids == T35.IDS["image_token_id"]).long())
+            logits = full(input_ids=ids, **kw).logits[0, :-1]
+            labels = torch.tensor(r["labels"][1:])
+            total += torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100, reduction="sum").item()
+            n += int((labels != -100).sum())
+    assert n == count and abs(total / n - loss.item() / count) < 1e-3 * max(1.0, loss.item() / count)
+
+
+@pytest.mark.model
+def test_a_tiny_export_loads_with_the_standard_classes(tiny_export):
+    """Two training steps and an export: the folder loads with the Auto classes, the processor reads an image,
+    and generate() runs on it."""
+    import labkit
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+
+    folder, _, meta = tiny_export
+    assert meta["steps"] == 2 and (folder / "training.json").exists()
+    vl = AutoModelForImageTextToText.from_pretrained(folder)
+    assert type(vl).__name__ == "Qwen3_5ForConditionalGeneration"
+    assert vl.config.text_config.layer_types == ["linear_attention"] * 3 + ["full_attention"]
+    assert type(AutoModelForCausalLM.from_pretrained(folder)).__name__ == "Qwen3_5ForCausalLM"
+    assert type(AutoTokenizer.from_pretrained(folder)).__name__ == "Qwen3_5Tokenizer"
+    assert (folder / "tokenizer.json").read_text()[:2] == '{"'                # written compactly
+    proc = labkit.load_processor(folder)
+    s = cur.image_sample(random.Random(6), thinking=False)
+    inputs = proc.apply_chat_template(s.messages[:-1], add_generation_prompt=True, tokenize=True,
+                                      return_dict=True, return_tensors="pt")
+    assert inputs["image_grid_thw"].tolist() == [[1, 16, 16]]
+    assert int((inputs["input_ids"] == vl.config.image_token_id).sum()) == 64
+    out = vl.generate(**inputs, max_new_tokens=3, do_sample=False)
+    assert out.shape[1] == inputs["input_ids"].shape[1] + 3
