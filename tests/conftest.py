@@ -68,3 +68,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # the tiers in the order of TIERS (fast ones first: a broken unit fails in a minute), stable within a tier
     order = {tier: i for i, tier in enumerate(TIERS)}
     items.sort(key=lambda item: min(order[t] for t in TIERS if item.get_closest_marker(t)))
+
+
+# The nano Qwen3.5's architecture at tiny shapes (its layer pattern, gated attention, a vision tower), trained 2 steps
+# and exported: a Qwen3.5 checkpoint folder with its processor files, shared by tests/test_processor.py and
+# tests/nano/test_qwen35.py (one export writes the 248K tokenizer: ~10 s).
+TINY_QWEN35_TEXT = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 4, "head_dim": 16,
+                    "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_num_key_heads": 2,
+                    "linear_num_value_heads": 2}
+TINY_QWEN35_VISION = {"depth": 1, "hidden_size": 16, "num_heads": 2, "intermediate_size": 32, "out_hidden_size": 16}
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen35(tmp_path_factory) -> tuple[Path, dict]:
+    """(folder, training metadata) of the tiny nano-Qwen3.5 export."""
+    from labkit.nano.qwen35 import train
+
+    text = {**train.TEXT, **TINY_QWEN35_TEXT,
+            "rope_parameters": {**train.TEXT["rope_parameters"], "mrope_section": [1, 1, 0]}}
+    folder = tmp_path_factory.mktemp("tiny_qwen35") / "model"
+    meta = train.train(folder, steps=2, batch=4, lr=1e-3, seed=0, threads=None, vocab_samples=150, text=text,
+                       vision={**train.VISION, **TINY_QWEN35_VISION})
+    return folder, meta

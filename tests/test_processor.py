@@ -18,23 +18,17 @@ import labkit
 from labkit import tokenizer as lp
 from labkit.errors import LabError
 from labkit.hub import checkpoints, standins
-from labkit.tokenizer import write_processor_files
 
 pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    from transformers import Qwen3_5Config
-
+def folders(tmp_path_factory, tiny_qwen35):
     """A Qwen2.5-VL stand-in (its processor files are the real defaults) and a Qwen3.5 folder (its config, the
-    248K tokenizer, Qwen3.5's image processor and chat template), as checkpoints ship them."""
+    248K tokenizer, Qwen3.5's image processor and chat template, written by labkit.tokenizer.write_processor_files)."""
     vl = tmp_path_factory.mktemp("qwen2_5_vl")
     standins.write_files(checkpoints.get("Qwen/Qwen2.5-VL-3B-Instruct"), vl)
-    q35 = tmp_path_factory.mktemp("qwen3_5")
-    Qwen3_5Config().save_pretrained(q35)   # the config names the model type, from which AutoProcessor picks
-    write_processor_files(q35, "qwen3.5")
-    return {"qwen2.5-vl": vl, "qwen3.5": q35}
+    return {"qwen2.5-vl": vl, "qwen3.5": tiny_qwen35[0]}   # the tiny nano-Qwen3.5 export (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
-"""Real Qwen2.5 / Qwen3 configs as cited data, and what they cost in memory.
+"""Real Qwen2.5 / Qwen3 / Qwen3.5 configs as cited data, and what they cost in memory.
 
 ``CONFIGS`` holds the ``config.json`` fields that fix each model's shape, as keyword
-arguments for ``Qwen2Config`` / ``Qwen3Config`` / ``Qwen3MoeConfig``.  From them
+arguments for ``Qwen2Config`` / ``Qwen3Config`` / ``Qwen3MoeConfig`` / ``Qwen3_5TextConfig`` (the language
+model of a Qwen3.5 checkpoint; its vision tower's fields are in ``VISION``).  From them
 :func:`build_on_meta` builds the real transformers model on the ``meta`` device (no
 weights, no memory), and :func:`count_params` *counts* its parameters: nothing here
 is a quoted parameter count.  ``OFFICIAL_PARAMS`` holds the headline figures of the
@@ -68,7 +69,14 @@ class ArchSpec:
         kw = {k: v for k, v in self.config.items() if v is not None and k != "rope_theta"}
         if self.config.get("rope_theta") is not None:
             kw["rope_parameters"] = {"rope_type": "default", "rope_theta": float(self.config["rope_theta"])}
+            if self.model_type == "qwen3_5_text":   # M-RoPE on a quarter of each head, sections interleaved
+                kw["rope_parameters"].update(QWEN35_ROPE)
         return kw
+
+    @property
+    def hybrid(self) -> bool:
+        """Whether some layers are linear attention (Gated DeltaNet), with a fixed-size state instead of a KV cache."""
+        return self.model_type == "qwen3_5_text"
 
 
 def _q25(hidden: int, inter: int, layers: int, heads: int, kv: int, vocab: int, tie: bool,
@@ -100,6 +108,28 @@ def _q3moe(hidden: int, inter: int, moe_inter: int, layers: int, heads: int, kv:
     return ArchSpec("qwen3_moe", cfg, f"{_Q3_TABLE}; {source}; {_Q3_MAXPOS}", (),
                     ("intermediate_size is the dense-MLP width, unused when every layer is MoE "
                      "(decoder_sparse_step 1, no mlp_only_layers). " + note).strip())
+
+
+_Q35_SOURCE = ("config.json of Qwen/Qwen3.5-0.8B (revision 2fc06364715b) as mirrored verbatim in "
+               "wlejon/brolm@5544049e67a6 tests/test_qwen35_config.cpp and cpehle/tyr@1651c71b9860 "
+               "Tyr/Model/Qwen35/Config.lean; THUDM/slime@f8879db2b7a9 scripts/models/qwen3.5-0.8B.sh")
+_Q35_2B_SOURCE = ("K1XE/BPM@55093cfff218 scripts/models/qwen3.5-2B.sh (slime layout: 2048 hidden, 6144 FFN, 24 layers, "
+                  "8/2 heads, head_dim 256); the module tree of Qwen/Qwen3.5-2B printed in "
+                  "Sparten-Ashvinee/QwenForge@7ae69a77800f model.txt (linear-attention and vision shapes)")
+# Qwen3.5's rotary embedding: 64 of the 256 dimensions of a head (partial_rotary_factor 0.25), split into
+# M-RoPE sections for time, height and width (config.json rope_parameters; the same in 0.8B, 4B, 27B)
+QWEN35_ROPE = {"partial_rotary_factor": 0.25, "mrope_section": [11, 11, 10], "mrope_interleaved": True}
+
+
+def _q35(hidden: int, inter: int, source: str, note: str = "") -> ArchSpec:
+    cfg = dict(hidden_size=hidden, intermediate_size=inter, num_hidden_layers=24, num_attention_heads=8,
+               num_key_value_heads=2, head_dim=256, linear_conv_kernel_dim=4, linear_key_head_dim=128,
+               linear_value_head_dim=128, linear_num_key_heads=16, linear_num_value_heads=16,
+               full_attention_interval=4, attn_output_gate=True, vocab_size=248320, tie_word_embeddings=True,
+               max_position_embeddings=262144, rope_theta=10_000_000.0)
+    return ArchSpec("qwen3_5_text", cfg, source, (),
+                    ("Three Gated DeltaNet (linear attention) layers, then one gated full-attention layer, six "
+                     "times; only the full-attention layers keep a KV cache. " + note).strip())
 
 
 CONFIGS: dict[str, ArchSpec] = {
@@ -154,6 +184,21 @@ CONFIGS: dict[str, ArchSpec] = {
     "Qwen3-235B-A22B": _q3moe(4096, 12288, 1536, 94, 64, 4,
                               _slime("a29386384f6fa74b4e926a675b40038a91289659", "qwen3-235B-A22B.sh"),
                               "The 2507 updates change rope_theta (5e6) and context, not the shapes."),
+    # -- Qwen3.5 small dense (Qwen3_5TextConfig: the language model of Qwen3_5ForConditionalGeneration) ------
+    "Qwen3.5-0.8B": _q35(1024, 3584, _Q35_SOURCE),
+    "Qwen3.5-2B": _q35(2048, 6144, _Q35_2B_SOURCE,
+                       "No verbatim config.json of the 2B was read; its shapes come from two independent "
+                       "sources that agree."),
+}
+
+# The vision towers of the Qwen3.5 checkpoints (Qwen3_5VisionConfig fields), with the same sources as CONFIGS.
+VISION: dict[str, dict[str, Any]] = {
+    "Qwen3.5-0.8B": dict(depth=12, hidden_size=768, intermediate_size=3072, num_heads=12, patch_size=16,
+                         spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=1024,
+                         num_position_embeddings=2304),
+    "Qwen3.5-2B": dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16, patch_size=16,
+                       spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=2048,
+                       num_position_embeddings=2304),
 }
 
 
@@ -167,6 +212,7 @@ class OfficialParams:
     source: str
     verified: bool = True
     note: str = ""
+    tolerance: float = 0.02      # how far a count may be from the headline (a rounded headline needs more)
 
 
 OFFICIAL_PARAMS: dict[str, OfficialParams] = {
@@ -189,6 +235,13 @@ OFFICIAL_PARAMS: dict[str, OfficialParams] = {
                                     + " (same shapes as Qwen3-30B-A3B)"),
     "Qwen3-235B-A22B": OfficialParams(235.0, 234.0, 22.0, _card("Qwen3-235B-A22B-FP8")
                                       + " (same shapes as Qwen3-235B-A22B)"),
+    # The Qwen3.5 cards give one rounded figure ("Number of Parameters: 0.8B"); the language model counts 0.75B,
+    # 0.85B with the vision tower (0.87B with the multi-token-prediction layer, which transformers does not load).
+    "Qwen3.5-0.8B": OfficialParams(0.8, None, None, _card("Qwen3.5-0.8B"), tolerance=0.07,
+                                   note="A headline rounded to one decimal: 0.75B (language model) and 0.85B "
+                                        "(with the vision tower) both round to it."),
+    "Qwen3.5-2B": OfficialParams(2.0, None, None, _card("Qwen3.5-2B"), tolerance=0.07,
+                                 note="Rounded headline: 1.88B (language model), 2.21B with the vision tower."),
 }
 
 
@@ -241,11 +294,12 @@ def _gpu(gpu: str) -> GPU:
 
 
 def make_config(name: str) -> Any:
-    """The transformers config object for ``name`` (Qwen2Config / Qwen3Config / Qwen3MoeConfig)."""
-    from transformers import Qwen2Config, Qwen3Config, Qwen3MoeConfig
+    """The transformers config object for ``name`` (Qwen2Config / Qwen3Config / Qwen3MoeConfig / Qwen3_5TextConfig)."""
+    from transformers import Qwen2Config, Qwen3_5TextConfig, Qwen3Config, Qwen3MoeConfig
 
     s = spec(name)
-    cls = {"qwen2": Qwen2Config, "qwen3": Qwen3Config, "qwen3_moe": Qwen3MoeConfig}[s.model_type]
+    cls = {"qwen2": Qwen2Config, "qwen3": Qwen3Config, "qwen3_moe": Qwen3MoeConfig,
+           "qwen3_5_text": Qwen3_5TextConfig}[s.model_type]
     return cls(**s.kwargs())
 
 
@@ -358,19 +412,45 @@ def head_dim(name: str) -> int:
     return int(c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"])
 
 
+def attention_layers(name: str) -> int:
+    """The layers that keep a KV cache: all of them, or in a hybrid model only the full-attention ones."""
+    c = spec(name).config
+    return c["num_hidden_layers"] // c["full_attention_interval"] if spec(name).hybrid else c["num_hidden_layers"]
+
+
 def kv_cache_gb(name: str, context: int, batch: int = 1, dtype_bytes: int = 2) -> float:
-    """KV-cache size in GB: 2 (K and V) x layers x kv_heads x head_dim x context x batch x bytes."""
+    """KV-cache size in GB: 2 (K and V) x attention layers x kv_heads x head_dim x context x batch x bytes.
+
+    In a hybrid model (Qwen3.5) only the full-attention layers count; the linear-attention layers keep a state
+    whose size does not grow with the context (:func:`linear_state_gb`)."""
     c = spec(name).config
     if context < 0 or batch < 0:
         raise LabError("context and batch must be >= 0")
-    n = 2 * c["num_hidden_layers"] * c["num_key_value_heads"] * head_dim(name) * context * batch
+    n = 2 * attention_layers(name) * c["num_key_value_heads"] * head_dim(name) * context * batch
     return n * dtype_bytes / GB
+
+
+def linear_state_gb(name: str, batch: int = 1, dtype_bytes: int = 2) -> float:
+    """The fixed-size state of a hybrid model's linear-attention (Gated DeltaNet) layers, in GB: per layer a
+    recurrent state of value heads x key dim x value dim (float32 in transformers) and a convolution state of
+    (2 x key heads x key dim + value heads x value dim) x (kernel - 1) (``dtype_bytes``).  0 for other models."""
+    if not spec(name).hybrid:
+        return 0.0
+    c = spec(name).config
+    layers = c["num_hidden_layers"] - attention_layers(name)
+    recurrent = c["linear_num_value_heads"] * c["linear_key_head_dim"] * c["linear_value_head_dim"] * 4
+    conv_dim = 2 * c["linear_num_key_heads"] * c["linear_key_head_dim"] + \
+        c["linear_num_value_heads"] * c["linear_value_head_dim"]
+    conv = conv_dim * (c["linear_conv_kernel_dim"] - 1) * dtype_bytes
+    return layers * (recurrent + conv) * batch / GB
 
 
 def memory_needed_gb(name: str, dtype: str = "bf16", context: int = 4096, batch: int = 1,
                      overhead_gb: float = 1.0, kv_dtype_bytes: int = 2) -> float:
-    """Weights + KV cache + a fixed allowance for activations, CUDA context and allocator slack."""
-    return weight_memory_gb(name, dtype) + kv_cache_gb(name, context, batch, kv_dtype_bytes) + overhead_gb
+    """Weights + KV cache (+ a hybrid model's linear-attention state) + a fixed allowance for activations,
+    CUDA context and allocator slack."""
+    return (weight_memory_gb(name, dtype) + kv_cache_gb(name, context, batch, kv_dtype_bytes)
+            + linear_state_gb(name, batch) + overhead_gb)
 
 
 def fits(name: str, gpu: str, dtype: str = "bf16", context: int = 4096, batch: int = 1,

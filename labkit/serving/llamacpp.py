@@ -21,6 +21,7 @@ Used in notebook 09.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -126,9 +127,17 @@ def to_gguf(model_dir: str | Path, quant: str = "Q8_0", out_dir: str | Path | No
              f"llama_model_quantize to {quant}", verbose)
     else:
         _run([sys.executable, str(converter()), str(model_dir), "--outtype", _OUTTYPE[quant],
-              "--outfile", str(part)], "convert_hf_to_gguf.py", verbose)
+              "--outfile", str(part), *_model_args(model_dir)], "convert_hf_to_gguf.py", verbose)
     part.rename(out)  # atomic: a reader sees no file or a whole one
     return out
+
+
+def _model_args(model_dir: Path) -> list[str]:
+    """Qwen3.5 checkpoints carry a multi-token-prediction (MTP) layer that llama-cpp-python does not use, and the
+    converter requires it unless told to leave it out (``--no-mtp``; a model without one, like the nano Qwen3.5,
+    does not convert otherwise)."""
+    model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
+    return ["--no-mtp"] if model_type in ("qwen3_5", "qwen3_5_text", "qwen3_5_moe") else []
 
 
 # Runs in a child process: a crash in llama.cpp's C code must not take the notebook's kernel with it.

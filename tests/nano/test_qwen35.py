@@ -77,43 +77,16 @@ def test_image_targets_read_then_add(tok):
     assert "</think>" not in off and off.startswith("The numbers are ")
 
 
-@pytest.fixture(scope="module")
-def tiny(monkeypatch_module, tok):
-    """Tiny shapes of the same architecture (the layer pattern, the gated attention, a vision tower)."""
-    monkeypatch_module.setattr(T35, "TEXT", {**T35.TEXT, "hidden_size": 16, "intermediate_size": 32,
-                                             "num_hidden_layers": 4, "head_dim": 16, "linear_key_head_dim": 8,
-                                             "linear_value_head_dim": 8, "linear_num_key_heads": 2,
-                                             "linear_num_value_heads": 2,
-                                             "rope_parameters": {**T35.TEXT["rope_parameters"],
-                                                                 "mrope_section": [1, 1, 0]}})
-    monkeypatch_module.setattr(T35, "VISION", {**T35.VISION, "depth": 1, "hidden_size": 16, "num_heads": 2,
-                                               "intermediate_size": 32, "out_hidden_size": 16})
-    vocab = T35.curriculum_vocab(tok, n=150)
-    return vocab
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def tiny_export(tiny, tmp_path_factory):
-    """Two training steps on tiny shapes, exported: (folder, the compact vocabulary, the training metadata)."""
-    folder = tmp_path_factory.mktemp("nano35") / "m"
-    meta = T35.train(folder, steps=2, batch=4, lr=1e-3, seed=0, threads=None, vocab_samples=150)
-    return folder, tiny, meta
-
-
 @pytest.mark.model
-def test_compact_loss_is_the_exported_models_full_vocabulary_loss(tiny_export, tok):
+def test_compact_loss_is_the_exported_models_full_vocabulary_loss(tiny_qwen35, tok):
     """The shortcut of training: the loss over the used rows plus one merged class equals the exported model's
     cross-entropy over all 248,320 rows, on rows with an image, a tool call and arithmetic."""
     from transformers import AutoModelForImageTextToText
 
-    folder, vocab, _ = tiny_export
+    import json
+
+    folder, _ = tiny_qwen35
+    vocab = json.loads((folder / "training.json").read_text())["vocab"]
     model = T35.load_compact(folder, vocab, seed=0).eval()    # the exported rows gathered back
     lookup = torch.full((T35.VOCAB_SIZE,), len(vocab), dtype=torch.long)
     lookup[torch.tensor(vocab)] = torch.arange(len(vocab))
@@ -139,13 +112,13 @@ def test_compact_loss_is_the_exported_models_full_vocabulary_loss(tiny_export, t
 
 
 @pytest.mark.model
-def test_a_tiny_export_loads_with_the_standard_classes(tiny_export):
+def test_a_tiny_export_loads_with_the_standard_classes(tiny_qwen35):
     """Two training steps and an export: the folder loads with the Auto classes, the processor reads an image,
     and generate() runs on it."""
     import labkit
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
 
-    folder, _, meta = tiny_export
+    folder, meta = tiny_qwen35
     assert meta["steps"] == 2 and (folder / "training.json").exists()
     vl = AutoModelForImageTextToText.from_pretrained(folder)
     assert type(vl).__name__ == "Qwen3_5ForConditionalGeneration"
@@ -161,3 +134,20 @@ def test_a_tiny_export_loads_with_the_standard_classes(tiny_export):
     assert int((inputs["input_ids"] == vl.config.image_token_id).sum()) == 64
     out = vl.generate(**inputs, max_new_tokens=3, do_sample=False)
     assert out.shape[1] == inputs["input_ids"].shape[1] + 3
+
+
+@pytest.mark.model
+def test_llama_cpp_converts_and_runs_the_architecture(tiny_qwen35, tmp_path):
+    """llama.cpp (llama-cpp-python's) converts a Qwen3.5 folder without an MTP layer (to_gguf passes --no-mtp)
+    and generates from it through the chat template the GGUF carries."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is the [engines] extra")
+    from labkit.serving import llamacpp
+
+    folder, _ = tiny_qwen35
+    gguf = llamacpp.to_gguf(folder, "BF16", tmp_path)
+    summary = llamacpp.gguf_summary(gguf)
+    assert summary["chat template inside"] and summary["tokenizer inside"], summary
+    llm = llama_cpp.Llama(str(gguf), n_ctx=256, verbose=False)
+    out = llm.create_chat_completion(messages=[{"role": "user", "content": "What is 2 + 3?"}], max_tokens=3,
+                                     temperature=0)
+    assert out["usage"]["completion_tokens"] >= 1

@@ -86,20 +86,24 @@ def encode(sample: cur.Sample, tok, processor) -> dict:
     return {**row, "ids": p + t, "labels": [-100] * len(p) + t}
 
 
-def build_compact(vocab: list[int], seed: int):
+def build_compact(vocab: list[int], seed: int, text: dict | None = None, vision: dict | None = None):
+    """The model over the compact vocabulary (``len(vocab)`` rows + the shared row), at ``text``/``vision``
+    shapes (default :data:`TEXT`, :data:`VISION`); the special ids point at their compact rows."""
     from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
 
     torch.manual_seed(seed)
     where = {v: i for i, v in enumerate(vocab)}
-    cfg = Qwen3_5Config(text_config={**TEXT, "vocab_size": len(vocab) + 1}, vision_config=VISION,
+    cfg = Qwen3_5Config(text_config={**(text or TEXT), "vocab_size": len(vocab) + 1}, vision_config=vision or VISION,
                         tie_word_embeddings=True, **{k: where[v] for k, v in IDS.items()})
     return Qwen3_5ForConditionalGeneration(cfg)
 
 
 def load_compact(init: Path, vocab: list[int], seed: int):
+    """Continue from an exported model: its shapes (``training.json``), its used rows and its shared row."""
     from safetensors.torch import load_file
 
-    model = build_compact(vocab, seed)
+    shapes = json.loads((init / "training.json").read_text())
+    model = build_compact(vocab, seed, shapes["text"], shapes["vision"])
     state = {k: v.float() for k, v in load_file(init / "model.safetensors").items()}
     key = next(k for k in state if k.endswith("embed_tokens.weight"))
     big = state.pop(key)
@@ -139,7 +143,10 @@ def batch_loss(model, rows: list[dict], lookup, log_unused: float, image_id: int
 
 
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int | None, init: Path | None = None,
-          checkpoint_every: int = 0, vocab_samples: int = 6000) -> dict:
+          checkpoint_every: int = 0, vocab_samples: int = 6000, text: dict | None = None,
+          vision: dict | None = None) -> dict:
+    """Train ``steps`` steps from scratch (at ``text``/``vision`` shapes, default :data:`TEXT`, :data:`VISION`) or
+    from the exported model ``init`` (at its shapes), and export to ``out``."""
     from tqdm.auto import tqdm
 
     if threads:
@@ -149,7 +156,11 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
     lookup = torch.full((VOCAB_SIZE,), len(vocab), dtype=torch.long)
     lookup[torch.tensor(vocab)] = torch.arange(len(vocab))
     log_unused = math.log(VOCAB_SIZE - len(vocab))
-    model = load_compact(init, vocab, seed) if init else build_compact(vocab, seed)
+    if init:
+        shapes = json.loads((init / "training.json").read_text())
+        text, vision = shapes["text"], shapes["vision"]
+    text, vision = text or TEXT, vision or VISION
+    model = load_compact(init, vocab, seed) if init else build_compact(vocab, seed, text, vision)
     model.train()
     image_id = int(lookup[IDS["image_token_id"]])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -176,22 +187,25 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
             history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.time() - t0, 1)})
             bar.set_postfix(loss=f"{loss.item():.4f}")
         if checkpoint_every and step and step % checkpoint_every == 0:
-            export(model, vocab, out, history, {"steps": step, "partial": True})
+            export(model, vocab, out, history, {"steps": step, "partial": True}, text, vision)
     meta = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "train_seconds": round(time.time() - t0, 1),
             "threads": torch.get_num_threads(), "compact_vocab": len(vocab), "mix": cur.MIX}
     if init:
         previous = json.loads((init / "training.json").read_text())
         meta["continued_from"] = previous["meta"]
         history = previous["history"] + [{**h, "stage": len(previous.get("stages", [1])) + 1} for h in history]
-    export(model, vocab, out, history, meta)
+    export(model, vocab, out, history, meta, text, vision)
     return meta
 
 
-def export(compact, vocab: list[int], out: Path, history: list, meta: dict) -> None:
-    """Scatter the compact rows into the full 248,320-row model and save it with its processor files."""
+def export(compact, vocab: list[int], out: Path, history: list, meta: dict, text: dict | None = None,
+           vision: dict | None = None) -> None:
+    """Scatter the compact rows into the full 248,320-row model (``text``/``vision``: the compact model's shapes,
+    default :data:`TEXT`, :data:`VISION`) and save it with its processor files."""
+    text, vision = text or TEXT, vision or VISION
     from transformers import GenerationConfig, Qwen3_5Config, Qwen3_5ForConditionalGeneration
 
-    cfg = Qwen3_5Config(text_config={**TEXT, "vocab_size": VOCAB_SIZE, "eos_token_id": PAD}, vision_config=VISION,
+    cfg = Qwen3_5Config(text_config={**text, "vocab_size": VOCAB_SIZE, "eos_token_id": PAD}, vision_config=vision,
                         tie_word_embeddings=True, **IDS)
     cfg.architectures = ["Qwen3_5ForConditionalGeneration"]
     full = Qwen3_5ForConditionalGeneration(cfg)
@@ -211,8 +225,8 @@ def export(compact, vocab: list[int], out: Path, history: list, meta: dict) -> N
     shutil.rmtree(tmp, ignore_errors=True)
     full.save_pretrained(tmp)
     write_processor_files(tmp, "qwen3.5")
-    (tmp / "training.json").write_text(json.dumps({"meta": meta, "text": TEXT, "vision": VISION, "history": history},
-                                                  indent=1))
+    (tmp / "training.json").write_text(json.dumps({"meta": meta, "text": text, "vision": vision, "vocab": vocab,
+                                                   "history": history}, indent=1))
     card = out / "MODEL_CARD.md"
     if card.exists():
         shutil.copy(card, tmp / card.name)
