@@ -151,3 +151,45 @@ def test_llama_cpp_converts_and_runs_the_architecture(tiny_qwen35, tmp_path):
     out = llm.create_chat_completion(messages=[{"role": "user", "content": "What is 2 + 3?"}], max_tokens=3,
                                      temperature=0)
     assert out["usage"]["completion_tokens"] >= 1
+
+
+# ------------------------------------------------------------------------------- the vision pre-stage
+def test_cell_labels_follow_the_merged_token_order():
+    """A cell's label row is the merged image token that covers it: the processor's patches for a block of ink in
+    cell (row 2, column 5) are the four patches of merged token 2 * 8 + 5."""
+    from PIL import Image, ImageDraw
+
+    from labkit.nano.qwen35 import vision as V
+
+    image = Image.new("RGB", (256, 256), "white")
+    ImageDraw.Draw(image).rectangle((5 * 32, 2 * 32, 5 * 32 + 31, 2 * 32 + 31), fill="black")
+    pix = T35.image_processor()(images=[image], return_tensors="pt")["pixel_values"]
+    inked = sorted({int(i) // 4 for i in (pix < 0.99).any(-1).nonzero().flatten()})
+    assert inked == [2 * 8 + 5]
+    labels = V.cell_labels([(7, 5 * 32 + 2, 2 * 32 + 2, 5 * 32 + 20, 2 * 32 + 30)])
+    assert labels.sum() == 1 and labels[2 * 8 + 5, 7] == 1
+    # a digit split 50/50 between two cells counts in both; one with a sliver in a cell does not count there
+    both = V.cell_labels([(3, 32 - 10, 0, 32 + 10, 20)])
+    assert both[0, 3] == both[1, 3] == 1
+    sliver = V.cell_labels([(4, 32 - 2, 0, 32 + 18, 20)])
+    assert sliver[0, 4] == 0 and sliver[1, 4] == 1
+
+
+@pytest.mark.model
+def test_the_pre_stage_tower_goes_into_the_joint_model(tiny_qwen35, tmp_path):
+    import json
+
+    from transformers import AutoModelForImageTextToText
+
+    from conftest import TINY_QWEN35_VISION
+    from labkit.nano.qwen35 import vision as V
+
+    folder, _ = tiny_qwen35
+    vision = {**T35.VISION, **TINY_QWEN35_VISION}
+    meta = V.pretrain(tmp_path / "tower.safetensors", steps=2, batch_size=2, lr=1e-3, seed=0, threads=None,
+                      vision=vision)
+    assert meta["history"][0]["loss"] > 0 and json.loads((tmp_path / "tower.json").read_text())["steps"] == 2
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    before = model.model.visual.merger.linear_fc2.weight.clone()
+    V.load_tower(model, tmp_path / "tower.safetensors")
+    assert not torch.equal(before, model.model.visual.merger.linear_fc2.weight)

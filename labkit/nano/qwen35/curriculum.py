@@ -18,7 +18,7 @@ already opens ``<think>``).  Three skills:
 Held out (never trained): one problem in five (by a hash, as for the nano Qwen3), one image in five (by a hash
 of its numbers and layout), and one tool schema in four (by a hash of its name, parameter and description).
 
-Used by labkit.nano.qwen35.evaluation, labkit.nano.qwen35.train.
+Used by labkit.nano.qwen35.evaluation, labkit.nano.qwen35.train, labkit.nano.qwen35.vision.
 """
 from __future__ import annotations
 
@@ -72,8 +72,11 @@ def _hash(*parts: Any) -> int:
 
 
 # --------------------------------------------------------------------------- images of numbers
-def draw_numbers(rng: random.Random, count: int | None = None):
-    """(image, numbers left to right, layout): ``count`` (2-3) integers 10-99 on a white 256 x 256 canvas."""
+def draw_numbers(rng: random.Random, count: int | None = None, *, digits: list | None = None):
+    """(image, numbers left to right, layout): ``count`` (2-3) integers 10-99 on a white 256 x 256 canvas.
+
+    ``digits``: a list that receives ``(digit, x0, y0, x1, y1)`` for every digit drawn (its ink box), for the
+    vision pre-stage's labels; the draws (and so the image) are the same with or without it."""
     from PIL import Image, ImageDraw, ImageFont
 
     count = count or rng.choice((2, 2, 3))
@@ -91,6 +94,11 @@ def draw_numbers(rng: random.Random, count: int | None = None):
             continue
         boxes.append((*box, n))
         draw.text((x, y), str(n), fill="black", font=font)
+        if digits is not None:
+            for k, d in enumerate(str(n)):
+                left_k = draw.textbbox((x, y), str(n)[:k], font=font)[2] if k else x + left
+                digits.append((int(d), left_k, y + top, draw.textbbox((x, y), str(n)[:k + 1], font=font)[2],
+                               y + bottom))
     ordered = sorted(boxes, key=lambda b: (b[0], b[1]))
     return image, [b[4] for b in ordered], tuple(b[:4] for b in ordered)
 

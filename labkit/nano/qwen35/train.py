@@ -144,7 +144,7 @@ def batch_loss(model, rows: list[dict], lookup, log_unused: float, image_id: int
 
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int | None, init: Path | None = None,
           checkpoint_every: int = 0, vocab_samples: int = 6000, text: dict | None = None,
-          vision: dict | None = None) -> dict:
+          vision: dict | None = None, vision_init: Path | None = None) -> dict:
     """Train ``steps`` steps from scratch (at ``text``/``vision`` shapes, default :data:`TEXT`, :data:`VISION`) or
     from the exported model ``init`` (at its shapes), and export to ``out``."""
     from tqdm.auto import tqdm
@@ -161,6 +161,10 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
         text, vision = shapes["text"], shapes["vision"]
     text, vision = text or TEXT, vision or VISION
     model = load_compact(init, vocab, seed) if init else build_compact(vocab, seed, text, vision)
+    if vision_init:   # the vision pre-stage's tower (labkit.nano.qwen35.vision)
+        from labkit.nano.qwen35.vision import load_tower
+
+        load_tower(model, vision_init)
     model.train()
     image_id = int(lookup[IDS["image_token_id"]])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -190,6 +194,8 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
             export(model, vocab, out, history, {"steps": step, "partial": True}, text, vision)
     meta = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "train_seconds": round(time.time() - t0, 1),
             "threads": torch.get_num_threads(), "compact_vocab": len(vocab), "mix": cur.MIX}
+    if vision_init:
+        meta["vision_init"] = json.loads(Path(vision_init).with_suffix(".json").read_text()) | {"history": None}
     if init:
         previous = json.loads((init / "training.json").read_text())
         meta["continued_from"] = previous["meta"]
@@ -244,9 +250,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--init", type=Path, default=None, help="continue from an exported model")
     ap.add_argument("--checkpoint-every", type=int, default=0)
+    ap.add_argument("--vision-init", type=Path, default=None,
+                    help="the vision tower from the pre-stage (python -m labkit.nano.qwen35.vision --out FILE)")
     args = ap.parse_args(argv)
     print(json.dumps(train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.init,
-                           args.checkpoint_every)))
+                           args.checkpoint_every, vision_init=args.vision_init)))
 
 
 if __name__ == "__main__":
