@@ -85,6 +85,10 @@ def card(result: dict) -> str:
     target_rows = "\n".join(f"| {k} | {pct(v)} | ≥ {pct(g)} | {'met' if ok else 'NOT met'} |"
                             for k, (v, g, ok) in checks(result).items())
     img = {k: rows[f"image_{k}"] for k in ("think", "nothink")}
+    met = all(ok for _, _, ok in checks(result).values())
+    status = ("All of the issue's targets are met (the last table)." if met else
+              "**Status: in training.** Not every target in the last table is met yet; no notebook uses this model "
+              "yet, and the next stage continues from these weights (`--init`).")
 
     def by(mode: str, count: str) -> str:
         return pct({str(k): v for k, v in img[mode]["by_count"].items()}[count][0])
@@ -106,6 +110,8 @@ memory and speed; this model exists so that the offline profile shows the skills
 Every figure below was measured by `bench/nano35_benchmark.py` on {result['measured']} ({result['machine']}) on
 n = {result['n']} held-out samples per row (images, problems and tool schemas the training never drew), greedy,
 through `AutoModelForImageTextToText`, `labkit.load_processor` and `generate()` over the full vocabulary.
+
+{status}
 
 ## Architecture and size
 | | |
