@@ -181,11 +181,10 @@ def test_the_pre_stage_tower_goes_into_the_joint_model(tiny_qwen35, tmp_path):
 
     from transformers import AutoModelForImageTextToText
 
-    from conftest import TINY_QWEN35_VISION
     from labkit.nano.qwen35 import vision as V
 
     folder, _ = tiny_qwen35
-    vision = {**T35.VISION, **TINY_QWEN35_VISION}
+    vision = json.loads((folder / "training.json").read_text())["vision"]   # the tiny tower's shapes
     meta = V.pretrain(tmp_path / "tower.safetensors", steps=2, batch_size=2, lr=1e-3, seed=0, threads=None,
                       vision=vision)
     assert meta["history"][0]["loss"] > 0 and json.loads((tmp_path / "tower.json").read_text())["steps"] == 2
