@@ -104,6 +104,54 @@ def _curriculum_vocab(tokenizer, n: int, seed: int) -> list[int]:
     return sorted(ids)
 
 
+# ------------------------------------------------------------------ shared by both nano trainers (Qwen3, Qwen3.5)
+def gather_rows(big: torch.Tensor, vocab: list[int]) -> torch.Tensor:
+    """The compact embedding of an exported one: the rows of ``vocab``, then the one row every other token shares."""
+    unused = sorted(set(range(big.shape[0])) - set(vocab))[0]
+    return torch.cat([big[torch.tensor(vocab)], big[unused:unused + 1]])
+
+
+def scatter_rows(emb: torch.Tensor, vocab: list[int], vocab_size: int) -> torch.Tensor:
+    """The full ``vocab_size``-row embedding of a compact one: its last (shared) row everywhere, its own rows at
+    ``vocab``."""
+    big = emb[-1].repeat(vocab_size, 1)
+    big[torch.tensor(vocab)] = emb[:-1]
+    return big
+
+
+def merged_scores(logits: torch.Tensor, log_unused: float) -> torch.Tensor:
+    """Scores over the used rows plus the merged class of the unused ones (its logit + log N_unused), shifted to
+    predict the next token."""
+    return torch.cat([logits[..., :-1], logits[..., -1:] + log_unused], dim=-1)[:, :-1]
+
+
+def compact_targets(labels: torch.Tensor, lookup: torch.Tensor) -> torch.Tensor:
+    """The next-token targets as compact ids (-100 kept)."""
+    tgt = labels[:, 1:]
+    return torch.where(tgt == -100, tgt, lookup[tgt.clamp(min=0)])
+
+
+def optimizer(model, lr: float, steps: int):
+    """AdamW and its schedule: a linear warm-up over 2 % of the steps, then a cosine decay to zero."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warmup = max(1, steps // 50)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    return opt, sched
+
+
+def optimizer_step(model, opt, sched, loss: torch.Tensor, step: int, history: list, t0: float, bar) -> None:
+    """Backward, clip to norm 1, step; every 20 steps a history entry and the progress bar's loss."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    if step % 20 == 0:
+        history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.time() - t0, 1)})
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+
+
 def encode(sample: nano.Sample, tokenizer) -> tuple[list[int], list[int]]:
     prompt, target = nano.render(sample, tokenizer)
     p = tokenizer(prompt)["input_ids"]
@@ -127,9 +175,7 @@ def load_compact(init: Path, vocab: list[int], seed: int):
 
     model = build_compact_model(len(vocab), seed)
     state = {k: v.float() for k, v in load_file(init / "model.safetensors").items()}
-    big = state.pop("model.embed_tokens.weight")
-    unused = sorted(set(range(VOCAB_SIZE)) - set(vocab))[0]
-    state["model.embed_tokens.weight"] = torch.cat([big[torch.tensor(vocab)], big[unused:unused + 1]])
+    state["model.embed_tokens.weight"] = gather_rows(state.pop("model.embed_tokens.weight"), vocab)
     state.pop("lm_head.weight", None)
     model.load_state_dict(state, strict=False)
     model.tie_weights()
@@ -157,11 +203,10 @@ def _loss(model, rows: list[tuple[list[int], list[int]]], pad_id: int, lookup, l
 
     def scores(m):
         logits = m(input_ids=cids, attention_mask=mask).logits
-        return torch.cat([logits[..., :-1], logits[..., -1:] + log_unused], dim=-1)[:, :-1]
+        return merged_scores(logits, log_unused)
 
     logits = scores(model)
-    tgt = labels[:, 1:]
-    tgt = torch.where(tgt == -100, tgt, lookup[tgt.clamp(min=0)])
+    tgt = compact_targets(labels, lookup)
     if teacher is None or not distill or not any(distill):  # plain cross-entropy (how stage 1 was trained)
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
                                                  ignore_index=-100, reduction=reduction)
@@ -199,10 +244,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
     model = load_compact(init, vocab, seed) if init else build_compact_model(len(vocab), seed)
     model.train()
     frozen = load_compact(teacher, vocab, seed).eval().requires_grad_(False) if teacher else None
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    warmup = max(1, steps // 50)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    opt, sched = optimizer(model, lr, steps)
     rng = random.Random(seed)
     history = []
     t0 = time.time()
@@ -220,14 +262,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
             loss = sum(_loss(model, [r[:2] for r in part], tok.pad_token_id, lookup, log_unused, "sum",
                              frozen, [r[2] for r in part])
                        for part in (rows[:half], rows[half:]) if part) / count
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 20 == 0:
-            history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.time() - t0, 1)})
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        optimizer_step(model, opt, sched, loss, step, history, t0, bar)
         if eval_every and step and step % eval_every == 0:
             export(model, vocab, out, history, {"steps": step, "partial": True})
     seconds = time.time() - t0
@@ -258,9 +293,7 @@ def export(compact, vocab: list[int], out: Path, history: list, meta: dict) -> N
     state = {k: v.detach().clone() for k, v in compact.state_dict().items()}
     emb = state.pop("model.embed_tokens.weight")
     state.pop("lm_head.weight", None)
-    big = emb[-1].repeat(VOCAB_SIZE, 1)
-    big[torch.tensor(vocab)] = emb[:-1]
-    state["model.embed_tokens.weight"] = big
+    state["model.embed_tokens.weight"] = scatter_rows(emb, vocab, VOCAB_SIZE)
     missing, unexpected = full.load_state_dict(state, strict=False)
     assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
     full.tie_weights()

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from labkit.nano.qwen35 import curriculum as cur
+from labkit.nano.train import compact_targets, gather_rows, merged_scores, optimizer, optimizer_step, scatter_rows
 from labkit.tokenizer import chat_template, load_tokenizer, write_processor_files
 
 VOCAB_SIZE = 248320
@@ -106,9 +107,7 @@ def load_compact(init: Path, vocab: list[int], seed: int):
     model = build_compact(vocab, seed, shapes["text"], shapes["vision"])
     state = {k: v.float() for k, v in load_file(init / "model.safetensors").items()}
     key = next(k for k in state if k.endswith("embed_tokens.weight"))
-    big = state.pop(key)
-    unused = sorted(set(range(VOCAB_SIZE)) - set(vocab))[0]
-    state[key] = torch.cat([big[torch.tensor(vocab)], big[unused:unused + 1]])
+    state[key] = gather_rows(state.pop(key), vocab)
     state.pop("lm_head.weight", None)
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
@@ -135,9 +134,8 @@ def batch_loss(model, rows: list[dict], lookup, log_unused: float, image_id: int
                   image_grid_thw=torch.cat([r["image_grid_thw"] for r in images]).to(device),
                   mm_token_type_ids=(cids == image_id).long().to(device))
     logits = model(input_ids=cids.to(device), attention_mask=mask.to(device), **kw).logits
-    logits = torch.cat([logits[..., :-1], logits[..., -1:] + log_unused], dim=-1)[:, :-1]
-    tgt = labels[:, 1:]
-    tgt = torch.where(tgt == -100, tgt, lookup[tgt.clamp(min=0)]).to(device)
+    logits = merged_scores(logits, log_unused)
+    tgt = compact_targets(labels, lookup).to(device)
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
                                              ignore_index=-100, reduction="sum")
     return loss, int((tgt != -100).sum())
@@ -169,10 +167,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
     model.to(device)
     model.train()
     image_id = int(lookup[IDS["image_token_id"]])
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    warmup = max(1, steps // 50)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    opt, sched = optimizer(model, lr, steps)
     rng, history, t0 = random.Random(seed), [], time.time()
     bar = tqdm(range(steps), desc="training nano Qwen3.5", mininterval=10)
     for step in bar:
@@ -183,15 +178,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
         for part in (rows[:half], rows[half:]):
             loss, n = batch_loss(model, part, lookup, log_unused, image_id)
             total, count = total + loss, count + n
-        loss = total / count
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 20 == 0:
-            history.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.time() - t0, 1)})
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        optimizer_step(model, opt, sched, total / count, step, history, t0, bar)
         if checkpoint_every and step and step % checkpoint_every == 0:
             export(model, vocab, out, history, {"steps": step, "partial": True}, text, vision)
     meta = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "train_seconds": round(time.time() - t0, 1),
@@ -223,9 +210,7 @@ def export(compact, vocab: list[int], out: Path, history: list, meta: dict, text
     key = next(k for k in state if k.endswith("embed_tokens.weight"))
     emb = state.pop(key)
     state.pop("lm_head.weight", None)
-    big = emb[-1].repeat(VOCAB_SIZE, 1)
-    big[torch.tensor(vocab)] = emb[:-1]
-    state[key] = big
+    state[key] = scatter_rows(emb, vocab, VOCAB_SIZE)
     missing, unexpected = full.load_state_dict(state, strict=False)
     assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
     full.tie_weights()
