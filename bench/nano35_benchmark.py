@@ -87,8 +87,9 @@ def card(result: dict) -> str:
     img = {k: rows[f"image_{k}"] for k in ("think", "nothink")}
     met = all(ok for _, _, ok in checks(result).values())
     status = ("All of the issue's targets are met (the last table)." if met else
-              "**Status: in training.** Not every target in the last table is met yet; no notebook uses this model "
-              "yet, and the next stage continues from these weights (`--init`).")
+              "**Status: in training.** Not every target in the last table is met yet. Notebook 12 runs this model "
+              "under the offline profile and says so where its replies are wrong; the next stage continues from "
+              "these weights (`--init`).")
 
     def by(mode: str, count: str) -> str:
         return pct({str(k): v for k, v in img[mode]["by_count"].items()}[count][0])

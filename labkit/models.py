@@ -11,7 +11,7 @@
 Both load through ``AutoModelForCausalLM`` / ``AutoTokenizer`` exactly as the
 official Qwen quick start does.
 
-Used in notebooks 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11.
+Used in notebooks 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12.
 """
 from __future__ import annotations
 

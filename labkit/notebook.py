@@ -5,7 +5,7 @@ one box (profile and why, device, library versions) and makes
 :class:`labkit.LabError` print as one line.  ``labkit.skip_unless(...)`` guards
 a cell and says visibly when it is skipped.
 
-Used in notebooks 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11.
+Used in notebooks 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ CUDA GPU and the default hub model complete on this machine or the Hub reachable
 On a CPU (a laptop, a CPU Colab runtime) ``auto`` picks ``offline`` even with internet, and says how
 to choose ``hub``: the real checkpoints run there too, slowly (the banner says how slowly).
 
-Used in notebooks 01, 03, 04, 06, 10, 11.
+Used in notebooks 01, 03, 04, 06, 10, 11, 12.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ return_tensors="pt")``) and gives the same ``input_ids``, ``pixel_values`` and `
 :func:`write_processor_files` writes a folder's processor files (image processor, chat template, tokenizer) the
 way the real checkpoints ship them, for the stand-ins and the nano Qwen3.5.
 
-Used in notebooks 00, 01, 03, 04, 08.
+Used in notebooks 00, 01, 03, 04, 08, 12.
 """
 from __future__ import annotations
 

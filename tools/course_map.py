@@ -124,6 +124,15 @@ TEACHES: dict[str, str] = {
           "(the same log-probabilities, measured side by side with the stock step); 150 steps with a live reward curve; the held-out gain and "
           "the cost on the old skills with 95% intervals; GRPO, Dr. GRPO, DAPO, GSPO and RLOO advantages and "
           "loss weights on one batch",
+    "12": "the current generation, Qwen3.5: the releases after Qwen3 and which are open and small; Qwen3's layers "
+          "against Qwen3.5's hybrid (Gated DeltaNet + gated attention, 3 + 1) from `config.json`; one 4-layer block "
+          "of each at the real widths (random weights), the cache and one decoding step measured against the "
+          "context, with a plot; one checkpoint for text and images: `AutoModelForImageTextToText`, the processor "
+          "(`AutoProcessor` where torchvision imports), an image in the chat template, `generate`, how many tokens "
+          "an image becomes; `AutoModelForCausalLM` for the text model; the 248K tokenizer against the 151K one per "
+          "language, and the combining-marks rule; thinking defaults by size from the two original templates, the "
+          "sampling presets; your own function as a tool in the XML form, called, parsed and answered; the "
+          "checkpoint converted to GGUF (`--no-mtp`) and run with llama.cpp",
 }
 
 
@@ -383,6 +392,7 @@ SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("5 · runtimes and deployment", ("09",)),
     ("6 · tools, agents and structured output", ("10",)),
     ("7 · reinforcement learning", ("11",)),
+    ("8 · the current generation", ("12",)),
 )
 
 

@@ -65,6 +65,7 @@ ALL7 = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_pr
 QV = ("q_proj", "v_proj")
 Q3 = checkpoints.DEFAULT_MODEL   # what labkit.load_model() loads under the hub profile
 VL = checkpoints.get("Qwen/Qwen2.5-VL-3B-Instruct").repo_id
+Q35 = checkpoints.get("Qwen/Qwen3.5-0.8B").repo_id   # notebook 12's HUB_MODEL by default
 
 NO_MODEL: dict[str, str] = {
     "00": "no model: only Qwen3-0.6B's tokenizer is downloaded; runs on CPU",
@@ -144,6 +145,14 @@ HUB_MEMORY: dict[str, HubMemory] = {
                 "ones (`max_completion_length`)",
         "training activations and the log-probabilities of 64 x 20 completion tokens over the vocabulary (trl "
         "scores them in chunks); section 6's evaluation runs 100 questions with thinking, up to 160 new tokens"),
+    "12": HubMemory(
+        (Load(Q35, why="`model`, the image-text model of section 3"),
+         Load(Q35, why="`text_model`, the same checkpoint loaded again with `AutoModelForCausalLM` (its language "
+                       "model; counted whole here, an upper bound)")),
+        1, 400, "section 5's tool round: one sequence, a prompt of up to about 340 tokens with the tool, the call "
+                "and its result, and up to 64 new tokens",
+        "section 2's two 4-layer blocks (random weights at the real widths) and their caches at up to 32,768 tokens "
+        "(about 0.6 GB for Qwen3's block); llama.cpp (section 6) runs on the CPU; activations"),
 }
 
 
@@ -167,11 +176,12 @@ def _arch(model_id: str) -> tuple[str, int, str]:
     if model is None:
         raise CourseMapError(f"{model_id!r} is not in labkit.hub.checkpoints.COURSE_MODELS: add it there (the one list of the "
                              "checkpoints the course loads under the hub profile)")
-    if model.name == model.arch:
+    if model.name == model.arch and not model.vision_params:
         return model.arch, 0, model.arch
-    how = f"sized as {model.arch}"
+    how = model.arch if model.name == model.arch else f"sized as {model.arch}"
     if model.vision_params:
-        how += f" + a {model.vision_params / 1e9:.2f}B-parameter vision tower, `labkit.family.selection`"
+        counted = "`labkit.family.architectures.VISION`" if model.arch in A.VISION else "`labkit.family.selection`"
+        how += f" + a {model.vision_params / 1e9:.2f}B-parameter vision tower, {counted}"
     return model.arch, model.vision_params, how
 
 

@@ -14,7 +14,7 @@ An answer key makes a task's check with :func:`exercise` (one line)::
 ``predicate`` replaces the equality test (describe what it wants in ``expects``).
 Every check is kept in :data:`REGISTRY`; :func:`summary` counts the passes.
 
-Used by labkit.checks.ex00_setup, labkit.checks.ex01_qwen_family, labkit.checks.ex02_generation_basics, labkit.checks.ex03_conversations, labkit.checks.ex04_thinking_mode, labkit.checks.ex05_quantized_loading, labkit.checks.ex06_lora_and_qlora, labkit.checks.ex07_monitoring_and_performance, labkit.checks.ex08_production_patterns, labkit.checks.ex09_runtimes_and_deployment, labkit.checks.ex10_tools_and_structured_output, labkit.checks.ex11_reinforcement_learning.
+Used by labkit.checks.ex00_setup, labkit.checks.ex01_qwen_family, labkit.checks.ex02_generation_basics, labkit.checks.ex03_conversations, labkit.checks.ex04_thinking_mode, labkit.checks.ex05_quantized_loading, labkit.checks.ex06_lora_and_qlora, labkit.checks.ex07_monitoring_and_performance, labkit.checks.ex08_production_patterns, labkit.checks.ex09_runtimes_and_deployment, labkit.checks.ex10_tools_and_structured_output, labkit.checks.ex11_reinforcement_learning, labkit.checks.ex12_current_generation.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ Memory units: GB means 10**9 bytes throughout.  GPU sizes are the vendors' nomin
 figures, read as 10**9 bytes; the memory a driver leaves usable is a little different,
 so treat results within a few percent of a boundary as "tight", not as a guarantee.
 
-Used in notebooks 01, 05, 06, 07.
+Used in notebooks 01, 05, 06, 07, 12.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ Conventions:
   (QwenLM/Qwen3 docs/source/deployment/vllm.md).
 * ``released`` is the ISO date of the official announcement (repo news or blog).
 
-Used in notebooks 01, 02, 04, 09.
+Used in notebooks 01, 02, 04, 09, 12.
 """
 from __future__ import annotations
 
@@ -450,6 +450,20 @@ SAMPLING_NOTE = (
     "repetitions are severe. presence_penalty is a vLLM/llama.cpp/OpenAI-API knob, not a "
     "transformers generate() argument.")
 
+
+# Qwen3.5's presets (the 3.5 cards give presence_penalty too).  Read in a verbatim copy of the Qwen3.5-35B-A3B card's
+# table; the 0.8B/2B cards' own tables were not read, and one hosting provider's page lists different values for
+# 0.8B's default (thinking-off) mode, so these are marked unverified.
+SAMPLING_35: dict[str, dict[str, float]] = {
+    "thinking, general": dict(temperature=1.0, top_p=0.95, top_k=20, min_p=0.0, presence_penalty=1.5),
+    "thinking, precise coding": dict(temperature=0.6, top_p=0.95, top_k=20, min_p=0.0, presence_penalty=0.0),
+    "non-thinking, general": dict(temperature=0.7, top_p=0.8, top_k=20, min_p=0.0, presence_penalty=1.5),
+    "non-thinking, reasoning": dict(temperature=1.0, top_p=1.0, top_k=40, min_p=0.0, presence_penalty=2.0),
+}
+SAMPLING_35_SOURCE = ("Qwen/Qwen3.5-35B-A3B model card, 'Recommended sampling (verbatim from the model card)' in "
+                      "https://fakoli.github.io/anvil-serving/MODEL-SETTINGS-EXAMPLE/ (a copy; unverified against the "
+                      "0.8B/2B cards, whose default mode a hosting page, developer.mittwald.de, lists as "
+                      "temperature 1.0, top_p 1.0, top_k 20, presence_penalty 2.0)")
 
 # ---------------------------------------------------------------------------------------
 # Helpers

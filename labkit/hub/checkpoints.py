@@ -5,9 +5,9 @@ hub profile.  ``python -m labkit.hub.download`` fetches exactly these, ``tools/c
 their GPU memory from them, and :mod:`labkit.hub.standins` builds a tiny random checkpoint of each for
 the tests.  Where a checkpoint is on this machine: :mod:`labkit.hub.lookup`.
 
-Used by notebooks 00 and 02-10 (through :func:`labkit.load_model`), the download command and the course map.
+Used by notebooks 00 and 02-12 (most through :func:`labkit.load_model`), the download command and the course map.
 
-Used by labkit.hub.download, labkit.hub.lookup, labkit.hub.standins, labkit.models, labkit.notebook, labkit.profile.
+Used in notebook 12.
 """
 from __future__ import annotations
 
@@ -69,6 +69,15 @@ COURSE_MODELS: tuple[HubModel, ...] = (
              "Qwen2_5_VLForConditionalGeneration", "Qwen2.5-3B", "qwen2.5", 3_085_938_688 + 668_684_288,
              vision_params=668_684_288, processor=True,
              note="sized as Qwen2.5-3B + its vision tower (labkit.family.selection)"),
+    HubModel("Qwen/Qwen3.5-0.8B", ("12",), "AutoModelForImageTextToText, AutoModelForCausalLM and "
+             "labkit.load_processor in 12 (its parameter HUB_MODEL)", "Qwen3_5ForConditionalGeneration",
+             "Qwen3.5-0.8B", "qwen3.5", 752_393_024 + 100_592_896, vision_params=100_592_896, processor=True,
+             note="language model + vision tower (labkit.family.architectures.VISION); the shards also hold a "
+                  "multi-token-prediction layer (20,452,864 parameters) that transformers does not load"),
+    HubModel("Qwen/Qwen3.5-2B", ("12",), "the same as Qwen3.5-0.8B in 12, with HUB_MODEL = \"Qwen/Qwen3.5-2B\"",
+             "Qwen3_5ForConditionalGeneration", "Qwen3.5-2B", "qwen3.5", 1_881_825_088 + 331_416_576,
+             vision_params=331_416_576, processor=True,
+             note="language model + vision tower; the multi-token-prediction layer is not counted"),
 )
 
 

@@ -61,8 +61,14 @@ TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_atte
             num_key_value_heads=2, head_dim=32)  # 32: the smallest head size vLLM's CPU attention runs
 TINY_VISION = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, fullatt_block_indexes=[1])
 TINY_MROPE = [2, 3, 3]     # mrope_section sums to head_dim / 2 (the real [16, 24, 24] for head_dim 128)
-# Real special-token ids of Qwen2.5 / Qwen3 (labkit.tokenizer builds the same ids).
-BOS, EOS, PAD = 151643, 151645, 151643
+# Qwen3.5's hybrid layers, shrunk: the linear-attention (Gated DeltaNet) heads, one linear and one full layer,
+# and the M-RoPE sections of a 32-wide head's 8 rotary dimensions (partial_rotary_factor 0.25)
+TINY_LINEAR = dict(linear_key_head_dim=32, linear_value_head_dim=32, linear_num_key_heads=4, linear_num_value_heads=4,
+                   layer_types=["linear_attention", "full_attention"])
+TINY_MROPE_35 = [2, 1, 1]
+TINY_VISION_35 = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, num_position_embeddings=256)
+# labkit.tokenizer.write_processor_files' kind for each image-text class
+PROCESSOR_KIND = {"Qwen2_5_VLForConditionalGeneration": "qwen2.5-vl", "Qwen3_5ForConditionalGeneration": "qwen3.5"}
 # Qwen2.5-VL's vision tower: labkit.family.selection._vl_vision_params counts these shapes.
 VL_VISION = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16,
                  fullatt_block_indexes=[7, 15, 23, 31], window_size=112, patch_size=14,
@@ -88,22 +94,48 @@ def _text_kwargs(model: HubModel, full_shape: bool) -> dict[str, Any]:
 
 def make_config(model: HubModel, full_shape: bool = False) -> Any:
     """The config of ``model``'s stand-in: the real fields, shape fields shrunk unless ``full_shape``."""
-    from transformers import Qwen2_5_VLConfig, Qwen2Config, Qwen3Config
+    from transformers import Qwen2_5_VLConfig, Qwen2Config, Qwen3_5Config, Qwen3Config
 
     kw = _text_kwargs(model, full_shape)
-    ids = dict(bos_token_id=BOS, eos_token_id=EOS)
+    ids = special_ids(model)
     if model.architecture == "Qwen2_5_VLForConditionalGeneration":
         kw.pop("head_dim")
         kw["rope_parameters"] = {**kw["rope_parameters"], "mrope_section": VL_MROPE if full_shape else TINY_MROPE}
         vision = {**VL_VISION, **({} if full_shape else TINY_VISION), "out_hidden_size": kw["hidden_size"]}
         tie = kw.pop("tie_word_embeddings")
-        config = Qwen2_5_VLConfig(text_config={**kw, **ids}, vision_config=vision, tie_word_embeddings=tie)
+        config = Qwen2_5_VLConfig(text_config={**kw, **ids["text"]}, vision_config=vision, tie_word_embeddings=tie,
+                                  **ids["vision"])
+    elif model.architecture == "Qwen3_5ForConditionalGeneration":
+        if not full_shape:
+            kw.update(TINY_LINEAR)
+            kw["rope_parameters"] = {**kw["rope_parameters"], "mrope_section": TINY_MROPE_35}
+        vision = {**A.VISION[model.arch], **({} if full_shape else TINY_VISION_35), "out_hidden_size": kw["hidden_size"]}
+        tie = kw.pop("tie_word_embeddings")
+        config = Qwen3_5Config(text_config={**kw, **ids["text"]}, vision_config=vision, tie_word_embeddings=tie,
+                               **ids["vision"])
     else:
         cls = {"Qwen3ForCausalLM": Qwen3Config, "Qwen2ForCausalLM": Qwen2Config}[model.architecture]
-        config = cls(**kw, **ids)
+        config = cls(**kw, **ids["text"])
     config.architectures = [model.architecture]
     config.dtype = "bfloat16"
     return config
+
+
+@lru_cache(maxsize=None)
+def _token_ids(family: str) -> dict[str, int]:
+    tok = tokenizer.load_tokenizer(family)
+    names = ("<|endoftext|>", "<|im_end|>", "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    return dict(zip(names, tok.convert_tokens_to_ids(list(names))))
+
+
+def special_ids(model: HubModel) -> dict[str, dict[str, int]]:
+    """The real special-token ids of ``model``'s config, read from its tokenizer: ``text`` (bos, eos) and, for an
+    image-text model, ``vision`` (image, video, vision start and end)."""
+    ids = _token_ids(model.tokenizer)
+    vision = dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                  vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    return {"text": dict(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"]),
+            "vision": vision if model.processor else {}}
 
 
 def generation_config(model: HubModel) -> Any:
@@ -111,36 +143,44 @@ def generation_config(model: HubModel) -> Any:
     from transformers import GenerationConfig
 
 
-    kw: dict[str, Any] = dict(bos_token_id=BOS, eos_token_id=[EOS, BOS], pad_token_id=PAD)
+    ids = special_ids(model)["text"]
+    bos, eos = ids["bos_token_id"], ids["eos_token_id"]
+    kw: dict[str, Any] = dict(bos_token_id=bos, eos_token_id=[eos, bos], pad_token_id=bos)
     if model.tokenizer == "qwen3":
         s = SAMPLING["thinking"]   # "the default setting in generation_config.json" (its source)
         kw.update(do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k)
     return GenerationConfig(**kw)
 
 
+def _tiny_extras(model: HubModel) -> dict[str, Any]:
+    if model.architecture == "Qwen3_5ForConditionalGeneration":
+        return {**TINY_LINEAR, "vision": TINY_VISION_35}
+    return {"vision": TINY_VISION} if model.processor else {}
+
+
 def write_files(model: HubModel, folder: Path, *, full_shape: bool = False, seed: int = 0,
                 device: str | None = None) -> None:
     """Write ``model``'s stand-in as a plain checkpoint folder (weights, configs, tokenizer, processor)."""
     import torch
-    from transformers import AutoModelForCausalLM, Qwen2_5_VLForConditionalGeneration
+    import transformers
 
 
     config = make_config(model, full_shape)
     torch.manual_seed(seed)
     device = device or ("cuda" if full_shape and torch.cuda.is_available() else "cpu")
     with torch.device(device):
-        if model.architecture == "Qwen2_5_VLForConditionalGeneration":
-            net = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+        if model.processor:
+            net = getattr(transformers, model.architecture)._from_config(config, dtype=torch.bfloat16)
         else:
-            net = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+            net = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     net.generation_config = generation_config(model)
     net.save_pretrained(folder)
     del net
     if model.processor:
-        write_processor_files(folder, "qwen2.5-vl")   # the image processor, chat template and tokenizer
+        write_processor_files(folder, PROCESSOR_KIND[model.architecture])   # image processor, template, tokenizer
     else:
         tokenizer.load_tokenizer(model.tokenizer).save_pretrained(folder)
-    shrunk = {} if full_shape else {**TINY, **({"vision": TINY_VISION} if model.processor else {})}
+    shrunk = {} if full_shape else {**TINY, **_tiny_extras(model)}
     (folder / MARKER).write_text(json.dumps({
         "stand_in_for": model.repo_id, "weights": "random (seed %d)" % seed, "full_shape": full_shape,
         "shrunk": shrunk, "built_by": "labkit.hub.standins"}, indent=2), encoding="utf-8")

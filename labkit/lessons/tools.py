@@ -25,7 +25,7 @@ Qwen3.5's XML form is written by the original Qwen3.5 templates (``trl/chat_temp
 ``transformers/cli/serving/utils.py``; it is Qwen3-Coder's format, which vLLM reads with
 ``--tool-call-parser qwen3_coder`` or ``qwen3_xml``).
 
-Used in notebook 10.
+Used in notebooks 10, 12.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ llama-cpp-python 0.3.36 asks for transformers 4.57, which cannot read Qwen3's
 tokenizer config (``extra_special_tokens`` is a list there) and fails with a
 misleading protobuf message.
 
-Used in notebook 09.
+Used in notebooks 09, 12.
 """
 from __future__ import annotations
 

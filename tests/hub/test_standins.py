@@ -57,28 +57,35 @@ def test_configs_keep_the_real_fields_and_shrink_only_shapes(standin_cache):
         assert cfg["dtype"] == "bfloat16"
         text = cfg.get("text_config", cfg)
         real = A.spec(model.arch).config
-        assert text["vocab_size"] == real["vocab_size"] == 151936
+        # the vocabulary and the ids of <|endoftext|> and <|im_end|> in the real configs
+        vocab, bos_eos = {"qwen3.5": (248320, (248044, 248046))}.get(model.tokenizer, (151936, (151643, 151645)))
+        assert text["vocab_size"] == real["vocab_size"] == vocab
         assert cfg["tie_word_embeddings"] == real["tie_word_embeddings"]
         assert text["max_position_embeddings"] == real["max_position_embeddings"]
-        assert text["rope_parameters"]["rope_theta"] == real["rope_theta"]
-        assert (text["bos_token_id"], text["eos_token_id"]) == (151643, 151645)
+        theta = real["rope_theta"] if "rope_theta" in real else real["rope_parameters"]["rope_theta"]
+        assert text["rope_parameters"]["rope_theta"] == theta
+        assert (text["bos_token_id"], text["eos_token_id"]) == bos_eos
         for field in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
             assert text[field] == standins.TINY[field] < real[field], (model.repo_id, field)
         if cfg["model_type"] == "qwen3":  # vLLM's CPU attention runs head sizes from 32 up (notebook 09 serves it)
             assert text["head_dim"] == 32
+        if cfg["model_type"] == "qwen3_5":   # still hybrid: one Gated DeltaNet layer and one full-attention layer
+            assert text["layer_types"] == ["linear_attention", "full_attention"]
+            assert text["rope_parameters"]["partial_rotary_factor"] == A.QWEN35_ROPE["partial_rotary_factor"]
+            assert cfg["vision_config"]["patch_size"] == A.VISION[model.arch]["patch_size"] == 16
 
 
 def test_full_shape_configs_have_the_real_parameter_count():
     import torch
-    from transformers import AutoModelForCausalLM, Qwen2_5_VLForConditionalGeneration
+    import transformers
 
     for model in checkpoints.COURSE_MODELS:
         config = standins.make_config(model, full_shape=True)
         with torch.device("meta"):
             if model.processor:
-                net = Qwen2_5_VLForConditionalGeneration._from_config(config)
+                net = getattr(transformers, model.architecture)._from_config(config)
             else:
-                net = AutoModelForCausalLM.from_config(config)
+                net = transformers.AutoModelForCausalLM.from_config(config)
         assert type(net).__name__ == model.architecture
         assert sum(p.numel() for p in net.parameters()) == model.params, model.repo_id
 
@@ -129,7 +136,7 @@ def test_a_model_not_in_the_cache_is_one_line(hub_offline):
 def test_vl_standin_has_its_processor_files(standin_cache):
     from transformers import AutoImageProcessor
 
-    vl = next(m for m in checkpoints.COURSE_MODELS if m.processor)
+    vl = checkpoints.get("Qwen/Qwen2.5-VL-3B-Instruct")
     snapshot = _snapshot(standin_cache, vl.repo_id)
     template = (snapshot / "chat_template.jinja").read_text()
     assert template == chat_template("qwen2_5_vl.jinja")
@@ -146,11 +153,15 @@ def test_transformers_loads_them_by_hub_id_in_a_fresh_process(standin_cache):
     code = ("from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer\n"
             "m = AutoModelForCausalLM.from_pretrained('Qwen/Qwen3-0.6B'); AutoTokenizer.from_pretrained('Qwen/Qwen3-0.6B')\n"
             "v = AutoModelForImageTextToText.from_pretrained('Qwen/Qwen2.5-VL-3B-Instruct')\n"
-            "print(type(m).__name__, type(v).__name__)\n")
+            "w = AutoModelForImageTextToText.from_pretrained('Qwen/Qwen3.5-0.8B')\n"
+            "t = AutoModelForCausalLM.from_pretrained('Qwen/Qwen3.5-0.8B')\n"
+            "k = AutoTokenizer.from_pretrained('Qwen/Qwen3.5-0.8B')\n"
+            "print(type(m).__name__, type(v).__name__, type(w).__name__, type(t).__name__, type(k).__name__)\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(standin_cache), "HF_ENDPOINT": "http://127.0.0.1:9"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["Qwen3ForCausalLM", "Qwen2_5_VLForConditionalGeneration"]
+    assert out.stdout.split() == ["Qwen3ForCausalLM", "Qwen2_5_VLForConditionalGeneration",
+                                  "Qwen3_5ForConditionalGeneration", "Qwen3_5ForCausalLM", "Qwen3_5Tokenizer"]
 
 
 def test_a_build_is_reused(standin_cache):

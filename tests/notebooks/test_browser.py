@@ -33,12 +33,13 @@ OUT = browser_check.OUT
 TIMES = OUT / "times.json"
 # The notebooks a learner opens first (00) and those that draw ipywidgets (01, 02, 03: what papermill cannot see).
 # The others show text, tables and plots only; papermill (offline) and nbval (hub) execute each of them, and a third
-# run here (04 to 10: 30 to 47 s each, 08 with two servers; 11: 139 s) would take CI past 45 minutes on 2 cores.
+# run here (04 to 10: 30 to 47 s each, 08 with two servers; 11: 139 s; 12: about 60 s) would take CI past 45 minutes
+# on 2 cores.
 # test_what_the_browser_leaves_out_shows_no_widgets keeps this list to notebooks without widgets.
 NOT_IN_BROWSER = {"04_thinking_mode.ipynb", "05_quantized_loading.ipynb", "06_lora_and_qlora.ipynb",
                   "07_monitoring_and_performance.ipynb", "08_production_patterns.ipynb",
                   "09_runtimes_and_deployment.ipynb", "10_tools_and_structured_output.ipynb",
-                  "11_reinforcement_learning.ipynb"}
+                  "11_reinforcement_learning.ipynb", "12_current_generation.ipynb"}
 COURSE = [p for p in run_notebooks.notebooks() if p.name not in NOT_IN_BROWSER]
 IDS = [str(p.relative_to(ROOT)) for p in COURSE]
 TIMEOUT = 600  # seconds per notebook

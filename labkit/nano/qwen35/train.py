@@ -143,9 +143,15 @@ def batch_loss(model, rows: list[dict], lookup, log_unused: float, image_id: int
 
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int | None, init: Path | None = None,
           checkpoint_every: int = 0, vocab_samples: int = 6000, text: dict | None = None,
-          vision: dict | None = None, vision_init: Path | None = None, device: str = "cpu") -> dict:
+          vision: dict | None = None, vision_init: Path | None = None, device: str = "cpu",
+          mix: dict[str, float] | None = None, only: str | None = None) -> dict:
     """Train ``steps`` steps from scratch (at ``text``/``vision`` shapes, default :data:`TEXT`, :data:`VISION`) or
-    from the exported model ``init`` (at its shapes), and export to ``out``."""
+    from the exported model ``init`` (at its shapes), and export to ``out``.
+
+    ``mix``: the curriculum's task weights (default :data:`curriculum.MIX`).  ``only="visual"`` trains the vision
+    tower and its merger alone, the language model frozen: the adapter stage of vision-language models, which makes
+    the image tokens carry what the (already trained) language model needs, since it can no longer learn to ignore
+    them."""
     from tqdm.auto import tqdm
 
     if threads:
@@ -166,12 +172,15 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
         load_tower(model, vision_init)
     model.to(device)
     model.train()
+    if only:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(f"model.{only}."))
     image_id = int(lookup[IDS["image_token_id"]])
     opt, sched = optimizer(model, lr, steps)
     rng, history, t0 = random.Random(seed), [], time.time()
     bar = tqdm(range(steps), desc="training nano Qwen3.5", mininterval=10)
     for step in bar:
-        rows = sorted((encode(cur.training_sample(rng), tok, processor) for _ in range(batch)),
+        rows = sorted((encode(cur.training_sample(rng, mix), tok, processor) for _ in range(batch)),
                       key=lambda r: len(r["ids"]))
         half = batch // 2   # two sub-batches of similar lengths: little padding
         total, count = 0.0, 0
@@ -182,7 +191,9 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
         if checkpoint_every and step and step % checkpoint_every == 0:
             export(model, vocab, out, history, {"steps": step, "partial": True}, text, vision)
     meta = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "train_seconds": round(time.time() - t0, 1),
-            "threads": torch.get_num_threads(), "compact_vocab": len(vocab), "mix": cur.MIX}
+            "threads": torch.get_num_threads(), "compact_vocab": len(vocab), "mix": mix or cur.MIX}
+    if only:
+        meta["only"] = only
     if device != "cpu":
         meta["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else device
     if vision_init:
@@ -242,9 +253,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cpu", help="cuda on a GPU machine (the same steps, minutes instead of hours)")
     ap.add_argument("--vision-init", type=Path, default=None,
                     help="the vision tower from the pre-stage (python -m labkit.nano.qwen35.vision --out FILE)")
+    ap.add_argument("--mix", default=None, help="task weights, e.g. image=1 or image=0.45,arithmetic=0.25,tool=0.3")
+    ap.add_argument("--only", choices=["visual"], default=None,
+                    help="train the vision tower and merger alone, the language model frozen (needs --init)")
     args = ap.parse_args(argv)
+    mix = {k: float(v) for k, v in (kv.split("=") for kv in args.mix.split(","))} if args.mix else None
     print(json.dumps(train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.init,
-                           args.checkpoint_every, vision_init=args.vision_init, device=args.device)))
+                           args.checkpoint_every, vision_init=args.vision_init, device=args.device,
+                           mix=mix, only=args.only)))
 
 
 if __name__ == "__main__":
