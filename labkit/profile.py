@@ -34,7 +34,8 @@ PROFILES = ("offline", "hub", "class", "auto")
 AUTO_RULE = (f"auto picks hub only with a CUDA GPU, and then when {checkpoints.DEFAULT_MODEL} is complete in "
              f"${lookup.MODELS_DIR_VAR} or the Hugging Face cache, or when the Hub answers; else offline")
 CHOOSE_HUB = f"set {ENV_VAR}=hub (or the notebook parameter profile='hub') to run the real checkpoints anyway"
-NANO_SOURCE = "the nano model shipped in labkit (labkit/nano/nano_qwen3), no download"
+NANO_SOURCE = ("the nano models shipped in labkit (labkit/nano: nano_qwen3, and nano_qwen3_5 in notebook 12), "
+               "no download")
 
 
 @dataclass(frozen=True)

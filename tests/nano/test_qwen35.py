@@ -137,14 +137,16 @@ def test_a_tiny_export_loads_with_the_standard_classes(tiny_qwen35):
 
 
 @pytest.mark.model
-def test_llama_cpp_converts_and_runs_the_architecture(tiny_qwen35, tmp_path):
+def test_llama_cpp_converts_and_runs_the_architecture():
     """llama.cpp (llama-cpp-python's) converts a Qwen3.5 folder without an MTP layer (to_gguf passes --no-mtp)
-    and generates from it through the chat template the GGUF carries."""
+    and generates from it through the chat template the GGUF carries.  The shipped nano Qwen3.5, converted into the
+    engines cache (build/engines/gguf), where notebook 12 finds it: the 248K-row vocabulary makes a conversion cost
+    ~12 s, paid once per CI run."""
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is the [engines] extra")
+    import labkit
     from labkit.serving import llamacpp
 
-    folder, _ = tiny_qwen35
-    gguf = llamacpp.to_gguf(folder, "BF16", tmp_path)
+    gguf = llamacpp.to_gguf(labkit.nano_path("qwen3.5"), "BF16")
     summary = llamacpp.gguf_summary(gguf)
     assert summary["chat template inside"] and summary["tokenizer inside"], summary
     llm = llama_cpp.Llama(str(gguf), n_ctx=256, verbose=False)
