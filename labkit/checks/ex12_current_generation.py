@@ -43,9 +43,10 @@ def _image_tokens_12() -> int:
 
 
 def _prompt_ok_12(fn: Any) -> bool:
-    from labkit.tokenizer import chat_template, load_tokenizer
+    from labkit.family.tokens import _tokenizer   # load_tokenizer, cached
+    from labkit.tokenizer import chat_template
 
-    tok = load_tokenizer("qwen3.5")
+    tok = _tokenizer("qwen3.5")
     messages = [{"role": "user", "content": QUESTION_12}]
     for size, thinking in THINKING_CASES_12:
         template = chat_template("qwen3_5_nothink.jinja" if size <= 2 else "qwen3_5_think.jinja")

@@ -19,7 +19,8 @@ DEFAULT_MODEL = "Qwen/Qwen3-0.6B"          # what labkit.load_model() loads unde
 # The files a course checkpoint needs (weights, configs, tokenizer, processor, template, licence).
 ALLOW_PATTERNS = ("*.json", "*.safetensors", "*.jinja", "merges.txt", "LICENSE", "README.md")
 SIZE_SOURCE = ("computed: parameters counted by labkit.family.architectures.count_params (the vision tower by "
-               "labkit.family.selection) x 2 bytes (bf16, the checkpoints' dtype); tokenizer files not counted")
+               "labkit.family.selection, Qwen3.5's by labkit.family.architectures.VISION) x 2 bytes (bf16, the "
+               "checkpoints' dtype); tokenizer files and Qwen3.5's multi-token-prediction layer not counted")
 DOWNLOAD_COMMAND = "python -m labkit.hub.download"
 
 

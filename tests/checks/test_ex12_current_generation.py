@@ -50,9 +50,10 @@ def test_image_tokens_measured_with_the_processor_pass(capsys):
 
 
 def test_the_prompt_by_size_checks_every_size_and_the_default(capsys):
-    from labkit.tokenizer import chat_template, load_tokenizer
+    from labkit.family.tokens import _tokenizer
+    from labkit.tokenizer import chat_template
 
-    tok = load_tokenizer("qwen3.5")
+    tok = _tokenizer("qwen3.5")
 
     def right(size_b, messages, thinking=None):
         template = chat_template("qwen3_5_nothink.jinja" if size_b <= 2 else "qwen3_5_think.jinja")

@@ -194,3 +194,17 @@ def test_the_pre_stage_tower_goes_into_the_joint_model(tiny_qwen35, tmp_path):
     before = model.model.visual.merger.linear_fc2.weight.clone()
     V.load_tower(model, tmp_path / "tower.safetensors")
     assert not torch.equal(before, model.model.visual.merger.linear_fc2.weight)
+
+
+def test_the_tool_evaluation_answers_like_a_client():
+    """The final-answer figure sends back what a client would: the result for an offered tool, an error for a name
+    that was not offered or for arguments the calculator refuses (the model's answer after an error counts as wrong
+    unless it is right anyway)."""
+    from labkit.nano.qwen35.evaluation import _run_call
+
+    tools = [cur.random_tool(random.Random(3))]
+    name = tools[0]["function"]["name"]
+    param = next(iter(tools[0]["function"]["parameters"]["properties"]))
+    assert _run_call(T.ToolCall(name, {param: "12 * 34"}), tools) == "408"
+    assert _run_call(T.ToolCall("math_sum", {param: "12 * 34"}), tools).startswith("error: there is no tool named")
+    assert _run_call(T.ToolCall(name, {param: "12 + 08"}), tools).startswith("error: ")

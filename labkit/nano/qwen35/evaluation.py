@@ -96,6 +96,18 @@ def _call_ok(reply: str, sample: cur.Sample) -> tuple[bool, T.ToolCall | None]:
     return value == sample.meta["expected"], call
 
 
+def _run_call(call: T.ToolCall, tools: list[dict]) -> str:
+    """What a client sends back for ``call``: the calculator's result when the call names an offered tool, else (an
+    unknown name, or arguments the calculator refuses) an error message, as a real client would."""
+    offered = {t["function"]["name"] for t in tools}
+    if call.name not in offered:
+        return f"error: there is no tool named {call.name!r}; the tools are {sorted(offered)}"
+    try:
+        return T.calculator(str(next(iter(call.arguments.values()), "")))
+    except ValueError as err:
+        return f"error: {err}"
+
+
 def evaluate_tools(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0, send_reasoning: bool = True,
                    batch_size: int = 16) -> dict[str, Any]:
     """Held-out schemas and problems: the call (valid and correct), then the final answer from the result."""
@@ -110,7 +122,7 @@ def evaluate_tools(model, tokenizer, *, thinking: bool, n: int = 200, seed: int 
         if call is None:   # no readable call: the conversation cannot go on
             follow.append(None)  # type: ignore[arg-type]
             continue
-        result = T.calculator(str(next(iter(call.arguments.values()), "")))
+        result = _run_call(call, s.tools)
         reasoning = reply.split("</think>")[0].strip() if (thinking and send_reasoning and "</think>" in reply) else ""
         msgs += T.tool_messages([call], [result], reasoning=reasoning)
         msgs.append({"role": "assistant", "content": ""})
