@@ -77,6 +77,8 @@ def card(result: dict) -> str:
         stages.append(m)
         m = m.get("continued_from")
     seconds = sum(s.get("train_seconds", 0) for s in stages)
+    stage_text = "; ".join(f"{i}: {s['steps']:,} steps ({', '.join(s.get('mix', {}))})"
+                           for i, s in enumerate(reversed(stages), 1))
     steps = sum(s["steps"] for s in stages)
     tool_rows = "\n".join(
         f"| {'on' if k.split('_')[1] == 'think' else 'off'} | {'sent back' if k.endswith('sent') else 'dropped'} | "
@@ -126,6 +128,7 @@ through `AutoModelForImageTextToText`, `labkit.load_processor` and `generate()` 
 | folder (with the compact `tokenizer.json`) | {result['folder_mb']} MB |
 | load time (`from_pretrained`) | {result['load_seconds']} s |
 | training | {steps:,} steps, {seconds / 60:.0f} minutes on a 2-core CPU |
+| stages (tasks in the mix) | {stage_text} |
 
 ## Results
 | task | thinking on | thinking off |
@@ -138,8 +141,9 @@ through `AutoModelForImageTextToText`, `labkit.load_processor` and `generate()` 
 Tools: held-out schemas (names, parameter names, descriptions never trained) and problems outside the model's
 own skill (products of 2-4 digit numbers, sums of 3-5 numbers). A call counts when it is exactly one
 `<function=NAME><parameter=KEY>` call of the offered tool with its declared parameter and an expression of the
-right value; the final answer counts when its last integer is the result, after the course's calculator ran the
-call and its result was sent back (with the call's reasoning in the history, or without it).
+right value; the final answer counts when its last integer is the result, after the client answered the call as a
+real one would (the course's calculator for the offered tool; an error message for a name that was not offered or an
+expression the calculator refuses) and sent that back (with the call's reasoning in the history, or without it).
 
 | thinking | reasoning of the call | call valid and correct | final answer right |
 |---|---|---|---|

@@ -178,6 +178,22 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
     image_id = int(lookup[IDS["image_token_id"]])
     opt, sched = optimizer(model, lr, steps)
     rng, history, t0 = random.Random(seed), [], time.time()
+
+    def record(done: int, partial: bool = False) -> tuple[list, dict]:
+        """(history, meta) after ``done`` steps: what the export writes, checkpoints included."""
+        meta = {"steps": done, "planned_steps": steps, "batch": batch, "lr": lr, "seed": seed,
+                "train_seconds": round(time.time() - t0, 1), "threads": torch.get_num_threads(),
+                "compact_vocab": len(vocab), "mix": mix or cur.MIX}
+        if partial:
+            meta["partial"] = True
+        if only:
+            meta["only"] = only
+        if device != "cpu":
+            meta["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else device
+        if vision_init:
+            meta["vision_init"] = json.loads(Path(vision_init).with_suffix(".json").read_text()) | {"history": None}
+        return _record(init, list(history), meta)
+
     bar = tqdm(range(steps), desc="training nano Qwen3.5", mininterval=10)
     for step in bar:
         rows = sorted((encode(cur.training_sample(rng, mix), tok, processor) for _ in range(batch)),
@@ -189,21 +205,20 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
             total, count = total + loss, count + n
         optimizer_step(model, opt, sched, total / count, step, history, t0, bar)
         if checkpoint_every and step and step % checkpoint_every == 0:
-            export(model, vocab, out, history, {"steps": step, "partial": True}, text, vision)
-    meta = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "train_seconds": round(time.time() - t0, 1),
-            "threads": torch.get_num_threads(), "compact_vocab": len(vocab), "mix": mix or cur.MIX}
-    if only:
-        meta["only"] = only
-    if device != "cpu":
-        meta["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else device
-    if vision_init:
-        meta["vision_init"] = json.loads(Path(vision_init).with_suffix(".json").read_text()) | {"history": None}
-    if init:
-        previous = json.loads((init / "training.json").read_text())
-        meta["continued_from"] = previous["meta"]
-        history = previous["history"] + [{**h, "stage": len(previous.get("stages", [1])) + 1} for h in history]
-    export(model, vocab, out, history, meta, text, vision)
+            export(model, vocab, out, *record(step, partial=True), text, vision)
+    everything, meta = record(steps)
+    export(model, vocab, out, everything, meta, text, vision)
     return meta
+
+
+def _record(init: Path | None, history: list, meta: dict) -> tuple[list, dict]:
+    """(the history, the meta) of a run that continues ``init``'s: its history first, this run's entries marked with
+    the next stage number, and its meta under ``continued_from``."""
+    if not init:
+        return history, meta
+    previous = json.loads((init / "training.json").read_text())
+    stage = max((h.get("stage", 1) for h in previous["history"]), default=1) + 1
+    return previous["history"] + [{**h, "stage": stage} for h in history], {**meta, "continued_from": previous["meta"]}
 
 
 def export(compact, vocab: list[int], out: Path, history: list, meta: dict, text: dict | None = None,
