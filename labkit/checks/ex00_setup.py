@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.checks.grader import exercise, qwen3_tokenizer
+from labkit.checks.grader import exercise, is_number, qwen3_tokenizer
 
 SENTENCE_00 = "In 2025, Qwen3 learned to think before answering 1234 questions."
 CHAT_00 = [{"role": "user", "content": "Name a prime number."}]
@@ -58,8 +58,7 @@ check_no_think_prompt = exercise(
     where="notebook 00, section 4 'The chat template'")
 check_bf16_weights_gb = exercise(
     "bf16_weights_gb",
-    predicate=lambda gb: isinstance(gb, (int, float)) and not isinstance(gb, bool)
-    and abs(gb - N_PARAMS_00 * 2 / 1e9) <= 0.01,
+    predicate=lambda gb: is_number(gb) and abs(gb - N_PARAMS_00 * 2 / 1e9) <= 0.01,
     expects=f"the memory of {N_PARAMS_00:,} bfloat16 weights in GB (10**9 bytes), a number within 0.01",
     hint="parameters x bytes per parameter, in GB (divide by 1e9, not 2**30); the element_size() of a bfloat16 "
          "tensor gives the bytes",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.checks.grader import exercise
+from labkit.checks.grader import exercise, is_number
 from labkit.family.architectures import count_params, fits, kv_cache_gb
 from labkit.family.tokens import COURSE_TEXTS, _tokenizer, measure
 
@@ -16,10 +16,6 @@ GPU_01, CONTEXT_01 = "T4", 8192  # task 3: the largest Qwen3 dense model at bf16
 ALLOWANCE_GB_01 = 1.0            # task 3: activations and runtime (the allowance of architectures.fits)
 LANGUAGE_01 = "hi"               # task 4: tokens per character of a course text
 QWEN3_DENSE_01 = ("Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B", "Qwen3-8B", "Qwen3-14B", "Qwen3-32B")
-
-
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _non_embedding_01() -> int:
@@ -32,12 +28,12 @@ def _largest_fit_01() -> str:
 
 
 def _kv_ok_01(gb: Any) -> bool:
-    return _number(gb) and abs(gb - kv_cache_gb(KV_MODEL_01, KV_CONTEXT_01)) <= 0.01
+    return is_number(gb) and abs(gb - kv_cache_gb(KV_MODEL_01, KV_CONTEXT_01)) <= 0.01
 
 
 def _tokens_per_char_ok_01(x: Any) -> bool:
     expected = measure(COURSE_TEXTS[LANGUAGE_01], _tokenizer("qwen3"), LANGUAGE_01)["tokens_per_char"]
-    return _number(x) and abs(x - expected) < 1e-3
+    return is_number(x) and abs(x - expected) < 1e-3
 
 
 check_non_embedding_params = exercise(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.checks.grader import exercise
+from labkit.checks.grader import exercise, is_number
 from labkit.family.architectures import kv_cache_gb, linear_state_gb
 
 MODEL_12, CONTEXT_12 = "Qwen3.5-0.8B", 32768     # task 1: KV cache of the attention layers + linear-attention state
@@ -21,12 +21,8 @@ THINKING_CASES_12 = [(0.8, None), (2.0, None), (4.0, None), (9.0, None), (0.8, T
 QUESTION_12 = "What is 17 + 25?"
 
 
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
 def _hybrid_ok_12(gb: Any) -> bool:
-    return _number(gb) and abs(gb - (kv_cache_gb(MODEL_12, CONTEXT_12) + linear_state_gb(MODEL_12))) <= 0.002
+    return is_number(gb) and abs(gb - (kv_cache_gb(MODEL_12, CONTEXT_12) + linear_state_gb(MODEL_12))) <= 0.002
 
 
 def _image_tokens_12() -> int:

@@ -102,7 +102,12 @@ def reset() -> None:
     _results.clear()
 
 
-# Shared by several answer keys: the Qwen3 tokenizer and the active profile's model (loaded once).
+# Shared by several answer keys: a number test, the Qwen3 tokenizer and the active profile's model (loaded once).
+def is_number(x: Any) -> bool:
+    """An int or a float, not a bool (``True`` is an int to Python, never a right numeric answer)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 @lru_cache(maxsize=1)
 def qwen3_tokenizer():
     """The Qwen3 tokenizer (rebuilt offline), loaded once: the checks only read it (a load takes ~2 s)."""
