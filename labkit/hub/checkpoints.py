@@ -54,6 +54,16 @@ class HubModel:
         return self.download_bytes / 1e9
 
 
+def _qwen35(size: str, language_model: int, vision: int, loaded_by: str, mtp: int | None = None) -> HubModel:
+    """A Qwen3.5 checkpoint: one image-text class, its language model's shapes in labkit.family.architectures.CONFIGS
+    and its vision tower's in VISION, both under the name ``Qwen3.5-<size>``."""
+    layer = f" ({mtp:,} parameters)" if mtp else ""
+    return HubModel(f"Qwen/Qwen3.5-{size}", ("12",), loaded_by, "Qwen3_5ForConditionalGeneration", f"Qwen3.5-{size}",
+                    "qwen3.5", language_model + vision, vision_params=vision, processor=True,
+                    note=f"language model + vision tower (labkit.family.architectures.VISION); the shards also hold a "
+                         f"multi-token-prediction layer{layer} that transformers does not load, not counted")
+
+
 COURSE_MODELS: tuple[HubModel, ...] = (
     HubModel(DEFAULT_MODEL, ("00", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11"),
              "labkit.load_model() and labkit.resolve_model_id() with no id; 00 loads its tokenizer only; 07 also "
@@ -70,15 +80,9 @@ COURSE_MODELS: tuple[HubModel, ...] = (
              "Qwen2_5_VLForConditionalGeneration", "Qwen2.5-3B", "qwen2.5", 3_085_938_688 + 668_684_288,
              vision_params=668_684_288, processor=True,
              note="sized as Qwen2.5-3B + its vision tower (labkit.family.selection)"),
-    HubModel("Qwen/Qwen3.5-0.8B", ("12",), "AutoModelForImageTextToText, AutoModelForCausalLM and "
-             "labkit.load_processor in 12 (its parameter HUB_MODEL)", "Qwen3_5ForConditionalGeneration",
-             "Qwen3.5-0.8B", "qwen3.5", 752_393_024 + 100_592_896, vision_params=100_592_896, processor=True,
-             note="language model + vision tower (labkit.family.architectures.VISION); the shards also hold a "
-                  "multi-token-prediction layer (20,452,864 parameters) that transformers does not load"),
-    HubModel("Qwen/Qwen3.5-2B", ("12",), "the same as Qwen3.5-0.8B in 12, with HUB_MODEL = \"Qwen/Qwen3.5-2B\"",
-             "Qwen3_5ForConditionalGeneration", "Qwen3.5-2B", "qwen3.5", 1_881_825_088 + 331_416_576,
-             vision_params=331_416_576, processor=True,
-             note="language model + vision tower; the multi-token-prediction layer is not counted"),
+    _qwen35("0.8B", 752_393_024, 100_592_896, "AutoModelForImageTextToText, AutoModelForCausalLM and "
+            "labkit.load_processor in 12 (its parameter HUB_MODEL)", mtp=20_452_864),
+    _qwen35("2B", 1_881_825_088, 331_416_576, "the same as Qwen3.5-0.8B in 12, with HUB_MODEL = \"Qwen/Qwen3.5-2B\""),
 )
 
 
