@@ -176,7 +176,7 @@ def _build(spec: TokenizerSpec, target: Path) -> None:
     )
     if spec.template:
         fast.chat_template = template_text(spec.template)
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")   # per process: two may build the same one at once
     shutil.rmtree(tmp, ignore_errors=True)
     fast.save_pretrained(tmp)
     cfg_path = tmp / "tokenizer_config.json"
@@ -186,8 +186,12 @@ def _build(spec: TokenizerSpec, target: Path) -> None:
     cfg["split_special_tokens"] = False
     cfg["add_bos_token"] = False
     cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    if target.exists() and not (target / "tokenizer.json").exists():
+        shutil.rmtree(target, ignore_errors=True)                # an unfinished folder (an interrupted build)
+    try:
+        tmp.rename(target)                                       # atomic: a reader sees no folder or a whole one
+    except OSError:                                              # another process finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_tokenizer(family: str = "qwen3"):

@@ -175,3 +175,20 @@ def test_the_qwen2_class_fails_the_combining_marks_texts(loaded):
 def test_unknown_family_is_a_clear_error():
     with pytest.raises(LabError, match=r"(?s)unknown tokenizer family 'qwen9'.*use one of"):
         labkit.load_tokenizer("qwen9")
+
+
+
+@pytest.mark.model
+def test_a_build_finished_by_another_process_is_kept(tmp_path, monkeypatch):
+    """A class's notebooks (or CI's two test processes) share one cache and may build the same tokenizer at once.
+    Each builds in a folder of its own; the one that finishes second keeps the first one's folder (a reader may be
+    loading it) and leaves nothing behind."""
+    import labkit.tokenizer as lt
+
+    monkeypatch.setenv("QWEN_LABS_CACHE", str(tmp_path))
+    target = lt.tokenizer_dir("qwen2.5")                    # the first process's build
+    (target / "in-use").write_text("a reader holds this folder")
+    lt._build(lt._spec("qwen2.5"), target)                  # the second process's build of the same tokenizer
+    assert (target / "in-use").exists(), "the finished folder was replaced under its readers"
+    assert [p.name for p in (tmp_path / "tokenizers").iterdir()] == [target.name]
+    assert load_tokenizer("qwen2.5").convert_tokens_to_ids("<|im_end|>") == 151645

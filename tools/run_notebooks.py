@@ -255,12 +255,14 @@ def run_notebook(path: str | Path, out_dir: str | Path = EXECUTED, profile: str 
 
 
 def _machine() -> str:
+    threads = os.environ.get("OMP_NUM_THREADS")   # bash run.sh test: 1 (two test processes share the cores)
+    per_process = f", {threads} thread{'' if threads == '1' else 's'} per process" if threads else ""
     try:
         from labkit.notebook import device_summary
 
-        return f"{device_summary()}, {platform.system()} {platform.machine()}"
+        return f"{device_summary()}{per_process}, {platform.system()} {platform.machine()}"
     except Exception:  # noqa: BLE001
-        return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+        return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs{per_process}"
 
 
 def record_times(rows: list[dict], path: Path = TIMES) -> None:

@@ -201,7 +201,7 @@ def test_a_short_seeded_run_raises_held_out_accuracy(nano):
                         num_generations=8, max_completion_length=20, learning_rate=1e-3, loss_type="dr_grpo",
                         scale_rewards="none", beta=0.0, use_cpu=True, bf16=False, report_to="none",
                         save_strategy="no", disable_tqdm=True, chat_template_kwargs={"enable_thinking": False},
-                        seed=0, lr_scheduler_type="constant")
+                        seed=0, lr_scheduler_type="constant", activation_checkpointing=False)
     trainer = rl.CompactGRPOTrainer(model=copy.deepcopy(model), reward_funcs=rl.strict_reward, args=config,
                                     train_dataset=Dataset.from_list(rl.doubling_prompts(480, seed=0)),
                                     processing_class=tok,
