@@ -142,8 +142,9 @@ Tools: held-out schemas (names, parameter names, descriptions never trained) and
 own skill (products of 2-4 digit numbers, sums of 3-5 numbers). A call counts when it is exactly one
 `<function=NAME><parameter=KEY>` call of the offered tool with its declared parameter and an expression of the
 right value; the final answer counts when its last integer is the result, after the client answered the call as a
-real one would (the course's calculator for the offered tool; an error message for a name that was not offered or an
-expression the calculator refuses) and sent that back (with the call's reasoning in the history, or without it).
+real one would (the course's `call_tool` rules: the calculator's result for the offered calculator; an error message
+for a name that was not offered, a parameter name its schema does not declare, or an expression the calculator
+refuses) and sent that back (with the call's reasoning in the history, or without it).
 
 | thinking | reasoning of the call | call valid and correct | final answer right |
 |---|---|---|---|

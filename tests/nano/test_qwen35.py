@@ -197,14 +197,20 @@ def test_the_pre_stage_tower_goes_into_the_joint_model(tiny_qwen35, tmp_path):
 
 
 def test_the_tool_evaluation_answers_like_a_client():
-    """The final-answer figure sends back what a client would: the result for an offered tool, an error for a name
-    that was not offered or for arguments the calculator refuses (the model's answer after an error counts as wrong
+    """The final-answer figure sends back what the course's client (labkit.lessons.tools.call_tool) would: the
+    result for the offered calculator, an error for a name that was not offered, for a parameter name its schema
+    does not declare, or for arguments the calculator refuses (the model's answer after an error counts as wrong
     unless it is right anyway)."""
     from labkit.nano.qwen35.evaluation import _run_call
 
-    tools = [cur.random_tool(random.Random(3))]
+    tools = [cur.random_tool(random.Random(3)), cur._other_tool(random.Random(0))]
     name = tools[0]["function"]["name"]
     param = next(iter(tools[0]["function"]["parameters"]["properties"]))
-    assert _run_call(T.ToolCall(name, {param: "12 * 34"}), tools) == "408"
-    assert _run_call(T.ToolCall("math_sum", {param: "12 * 34"}), tools).startswith("error: there is no tool named")
-    assert _run_call(T.ToolCall(name, {param: "12 + 08"}), tools).startswith("error: ")
+    other = tools[1]["function"]["name"]
+    other_param = next(iter(tools[1]["function"]["parameters"]["properties"]))
+    wrong_param = "exp" if param != "exp" else "query"
+    assert _run_call(T.ToolCall(name, {param: "12 * 34"}), tools, name) == "408"
+    assert _run_call(T.ToolCall("math_sum", {param: "12 * 34"}), tools, name).startswith("Error: unknown tool")
+    assert f"unknown '{wrong_param}'" in _run_call(T.ToolCall(name, {wrong_param: "12 * 34"}), tools, name)
+    assert _run_call(T.ToolCall(name, {param: "12 + 08"}), tools, name).startswith("Error: ")
+    assert _run_call(T.ToolCall(other, {other_param: "12 * 34"}), tools, name).startswith("Error: ")

@@ -96,16 +96,23 @@ def _call_ok(reply: str, sample: cur.Sample) -> tuple[bool, T.ToolCall | None]:
     return value == sample.meta["expected"], call
 
 
-def _run_call(call: T.ToolCall, tools: list[dict]) -> str:
-    """What a client sends back for ``call``: the calculator's result when the call names an offered tool, else (an
-    unknown name, or arguments the calculator refuses) an error message, as a real client would."""
-    offered = {t["function"]["name"] for t in tools}
+def _run_call(call: T.ToolCall, tools: list[dict], calculator: str) -> str:
+    """What a client sends back for ``call``, as the course's own client (:func:`labkit.lessons.tools.call_tool`)
+    would: an error for a name that was not offered, for arguments that do not fit the offered schema (a parameter
+    name the schema does not declare: a Python function called with it raises ``TypeError``), or for an expression
+    the calculator refuses; else the tool's result.  ``calculator`` names the offered calculator; the other offered
+    tools (a weather or e-mail tool) compute nothing."""
+    offered = {t["function"]["name"]: t for t in tools}
     if call.name not in offered:
-        return f"error: there is no tool named {call.name!r}; the tools are {sorted(offered)}"
+        return f"Error: unknown tool {call.name!r}; available: {', '.join(offered)}."
+    if wrong := T.check_arguments(call, offered[call.name]):
+        return f"Error: {wrong}"
+    if call.name != calculator:
+        return f"Error: {call.name} cannot compute {next(iter(call.arguments.values()), '')!r}."
     try:
-        return T.calculator(str(next(iter(call.arguments.values()), "")))
+        return T.calculator(str(next(iter(call.arguments.values()))))
     except ValueError as err:
-        return f"error: {err}"
+        return f"Error: {err}"
 
 
 def evaluate_tools(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0, send_reasoning: bool = True,
@@ -122,7 +129,7 @@ def evaluate_tools(model, tokenizer, *, thinking: bool, n: int = 200, seed: int 
         if call is None:   # no readable call: the conversation cannot go on
             follow.append(None)  # type: ignore[arg-type]
             continue
-        result = _run_call(call, s.tools)
+        result = _run_call(call, s.tools, s.meta["name"])
         reasoning = reply.split("</think>")[0].strip() if (thinking and send_reasoning and "</think>" in reply) else ""
         msgs += T.tool_messages([call], [result], reasoning=reasoning)
         msgs.append({"role": "assistant", "content": ""})
