@@ -107,7 +107,7 @@ attention and gated full attention, 3 + 1 repeated, and a vision tower), Qwen3.5
 Qwen3.5 chat template for 0.8B and 2B (thinking off unless `enable_thinking=True`). It was trained from scratch by
 `python -m labkit.nano.qwen35.train` on a synthetic curriculum (`labkit/nano/qwen35/curriculum.py`): column
 arithmetic, images of 2-3 numbers to read and add, and tool calls in Qwen3.5's XML form with tool names,
-parameter names and descriptions drawn from word lists. It knows nothing else. Random weights would do for
+parameter names and descriptions drawn from lists. It knows nothing else. Random weights would do for
 memory and speed; this model exists so that the offline profile shows the skills working.
 
 Every figure below was measured by `bench/nano35_benchmark.py` on {result['measured']} ({result['machine']}) on
@@ -138,11 +138,12 @@ through `AutoModelForImageTextToText`, `labkit.load_processor` and `generate()` 
 | images, 2 numbers / 3 numbers | {by('think', '2')} / {by('think', '3')} | {by('nothink', '2')} / {by('nothink', '3')} |
 | arithmetic (held-out problems, levels 1-4) | {pct(rows['arithmetic_think']['accuracy'])} | {pct(rows['arithmetic_nothink']['accuracy'])} |
 
-Tools: held-out schemas (names, parameter names, descriptions never trained) and problems outside the model's
-own skill (products of 2-4 digit numbers, sums of 3-5 numbers). A call counts when it is exactly one
-`<function=NAME><parameter=KEY>` call of the offered tool with its declared parameter and an expression of the
-right value; the final answer counts when its last integer is the result, after the client answered the call as a
-real one would (the course's `call_tool` rules: the calculator's result for the offered calculator; an error message
+Tools: schemas from the curriculum's held-out split (a tool name and a parameter name of one or two words, such as
+`solve_math` and `expression`, that today's curriculum never trains: the model must copy them from the schema) and
+problems outside the model's own skill (products of 2-4 digit numbers, sums of 3-5 numbers). A call counts when it
+is exactly one `<function=NAME><parameter=KEY>` call of the offered tool with its declared parameter and an
+expression of the right value; the final answer counts when its last integer is the result, after the client answered the call as a
+real one would (through the course's `call_tool`: the calculator's result for the offered calculator; an error message
 for a name that was not offered, a parameter name its schema does not declare, or an expression the calculator
 refuses) and sent that back (with the call's reasoning in the history, or without it).
 

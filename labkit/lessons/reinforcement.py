@@ -40,28 +40,40 @@ _INT = re.compile(r"-?\d+")
 
 
 # --------------------------------------------------------------------------- data
+HELD_OUT_DOUBLINGS = sum(nano.is_held_out(k, "+", k) for k in range(1000))   # numbers of 1-3 digits: 200
+
+
 def doubling_prompts(n: int, seed: int = 0, *, replay: float = 0.5, held_out: bool = False) -> list[dict]:
     """``n`` prompt rows for ``GRPOTrainer``: ``{"prompt": [user message], "task", "a", "op", "b", "expected"}``.
 
     A share ``replay`` of them are thinking-off arithmetic (``What is 38 × 7?``), the rest doubling
     (``Double 47.``, checked as ``47 + 47 = 94``).  Numbers come from the training split, or from the held-out
-    split with ``held_out``.  The thinking switch is not in the rows: ``GRPOConfig(chat_template_kwargs=
-    {"enable_thinking": False})`` sets it for every prompt.
+    split with ``held_out``; a held-out set asks each question once (an evaluation that repeated one question
+    would weigh it twice), so it has at most :data:`HELD_OUT_DOUBLINGS` doubling questions.  The thinking switch
+    is not in the rows: ``GRPOConfig(chat_template_kwargs={"enable_thinking": False})`` sets it for every prompt.
     """
     if n < 0 or not 0 <= replay <= 1:
         raise LabError("n must be >= 0 and replay between 0 and 1.")
     rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
+    rows: list[dict] = []
+    asked: set[tuple] = set()
+    while len(rows) < n:
         if rng.random() < replay:
             p = nano.sample_problem(rng, held_out=held_out, level=rng.choice((1, 2, 3)))
-            rows.append({"prompt": [{"role": "user", "content": nano.question(p, rng, lang="en")}],
-                         "task": "arithmetic", "a": p.a, "op": p.op, "b": p.b, "expected": p.answer})
+            row = {"prompt": [{"role": "user", "content": nano.question(p, rng, lang="en")}],
+                   "task": "arithmetic", "a": p.a, "op": p.op, "b": p.b, "expected": p.answer}
         else:
+            if held_out and sum(r["task"] == "double" for r in rows) >= HELD_OUT_DOUBLINGS:
+                raise LabError(f"the held-out split has {HELD_OUT_DOUBLINGS} doubling questions; ask for fewer.")
             s = nano.double_sample(rng, held_out=held_out, thinking=False)
             half = s.meta["expected"] // 2
-            rows.append({"prompt": s.messages, "task": "double", "a": half, "op": "+", "b": half,
-                         "expected": s.meta["expected"]})
+            row = {"prompt": s.messages, "task": "double", "a": half, "op": "+", "b": half,
+                   "expected": s.meta["expected"]}
+        key = (row["a"], row["op"], row["b"])
+        if held_out and key in asked:
+            continue
+        asked.add(key)
+        rows.append(row)
     return rows
 
 

@@ -327,21 +327,26 @@ def check_arguments(call: ToolCall, tool: Callable[..., Any] | dict) -> str | No
     return f"wrong arguments for {call.name!r}: {'; '.join(problems)}. It takes: {expected}."
 
 
-def call_tool(call: ToolCall, tools: dict[str, Callable[..., Any]] | None = None) -> str:
+def call_tool(call: ToolCall, tools: dict[str, Callable[..., Any] | tuple[dict, Callable[..., Any]]] | None = None
+              ) -> str:
     """Run ``call`` and return the tool's text; an error comes back as ``Error: ...`` text
     (what the model would see in its ``<tool_response>``): an unknown tool, arguments that do not
-    fit the tool's schema (:func:`check_arguments`), or the tool's own ``ValueError``/``TypeError``."""
+    fit the tool's schema (:func:`check_arguments`), or the tool's own ``ValueError``/``TypeError``.
+
+    ``tools`` maps a name to a function (its schema read from its signature and docstring) or to a
+    ``(schema, function)`` pair, for a tool offered by a JSON schema of its own."""
     tools = TOOLS if tools is None else tools
     if call.name not in tools:
         return f"Error: unknown tool {call.name!r}; available: {', '.join(tools) or 'none'}."
+    schema, function = tools[call.name] if isinstance(tools[call.name], tuple) else (tools[call.name],) * 2
     try:
-        wrong = check_arguments(call, tools[call.name])
+        wrong = check_arguments(call, schema)
     except Exception:  # noqa: BLE001 (a function get_json_schema cannot read: let the call itself fail)
         wrong = None
     if wrong:
         return f"Error: {wrong}"
     try:
-        return str(tools[call.name](**call.arguments))
+        return str(function(**call.arguments))
     except (ValueError, TypeError) as e:
         return f"Error: {e}"
 

@@ -55,6 +55,10 @@ def test_prompt_rows_keep_the_splits_apart_and_mix_replay():
     held = rl.doubling_prompts(100, seed=3, replay=0.0, held_out=True)
     assert all(r["task"] == "double" and nano.is_held_out(r["a"], "+", r["b"]) for r in held)
     assert all(r["expected"] == 2 * r["a"] for r in held)
+    assert len({r["a"] for r in held}) == len(held)                             # each held-out number asked once
+    assert len(rl.doubling_prompts(rl.HELD_OUT_DOUBLINGS, seed=3, replay=0.0, held_out=True)) == 200
+    with pytest.raises(labkit.LabError):
+        rl.doubling_prompts(rl.HELD_OUT_DOUBLINGS + 1, seed=3, replay=0.0, held_out=True)
     with pytest.raises(labkit.LabError):
         rl.doubling_prompts(4, replay=1.5)
 

@@ -63,6 +63,16 @@ def test_call_tool_turns_errors_into_text_for_the_model():
         "Error: wrong arguments for 'calculator': 'expression' must be string, got int 7")
 
 
+def test_call_tool_runs_a_tool_offered_by_its_own_schema():
+    """A (schema, function) pair: the schema decides what the call may pass, the function runs it."""
+    schema = {"type": "function", "function": {"name": "compute", "description": "A calculator.", "parameters": {
+        "type": "object", "properties": {"math_input": {"type": "string"}}, "required": ["math_input"]}}}
+    offered = {"compute": (schema, lambda math_input: calculator(math_input))}
+    assert tools.call_tool(ToolCall("compute", {"math_input": "12 * 34"}), offered) == "408"
+    assert tools.call_tool(ToolCall("compute", {"expression": "12 * 34"}), offered) == (
+        "Error: wrong arguments for 'compute': missing 'math_input'; unknown 'expression'. It takes: math_input (string).")
+
+
 # --------------------------------------------------------------------------- parsing
 def test_tool_call_text_writes_what_the_model_writes():
     call = ToolCall("calculator", {"expression": "12 * 34"})

@@ -35,17 +35,24 @@ def test_images_hold_two_or_three_numbers_apart_on_white():
         assert (pixels == 255).all()                                            # and nowhere else
 
 
-def test_held_out_splits_are_disjoint():
-    def key(schema):
+def test_held_out_splits_are_disjoint(tok):
+    def names(schema):
         f = schema["function"]
-        return f["name"], next(iter(f["parameters"]["properties"])), f["description"]
+        return f["name"], next(iter(f["parameters"]["properties"]))
 
     rng = random.Random(1)
-    train = {key(cur.random_tool(rng)) for _ in range(400)}
-    held = {key(cur.random_tool(rng, held_out=True)) for _ in range(400)}
-    assert not train & held and all(cur._hash(*k) % 4 == 0 for k in held)
-    assert len({k[0] for k in held}) > 30                                       # many unseen names
-    assert {k[0] for k in held} - {k[0] for k in train}                         # some names never trained at all
+    train = [names(cur.random_tool(rng)) for _ in range(3000)]
+    held = [names(cur.random_tool(rng, held_out=True)) for _ in range(400)]
+    for i in (0, 1):                                                            # tool names, parameter names
+        seen, unseen = {t[i] for t in train}, {h[i] for h in held}
+        assert not seen & unseen and all(map(cur.name_is_held_out, unseen))    # no held-out name is ever trained
+        assert len(seen) > 500 and len(unseen) > 100                            # many names, not a short list
+
+        # every token a held-out name is written with (the schema's JSON, the call) is trained in other names
+        def tokens(name):
+            return set(tok.tokenize(f'"{name}"')) | set(tok.tokenize(f"<function={name}>"))
+        trained = set().union(*map(tokens, seen))
+        assert all(tokens(n) <= trained for n in unseen)
     img = [cur.image_sample(rng, held_out=True, ask="sum").meta for _ in range(20)]
     assert all(m["expected"] == sum(m["numbers"]) for m in img)
 
@@ -201,7 +208,7 @@ def test_the_tool_evaluation_answers_like_a_client():
     result for the offered calculator, an error for a name that was not offered, for a parameter name its schema
     does not declare, or for arguments the calculator refuses (the model's answer after an error counts as wrong
     unless it is right anyway)."""
-    from labkit.nano.qwen35.evaluation import _run_call
+    from labkit.nano.qwen35.evaluation import client_tools
 
     tools = [cur.random_tool(random.Random(3)), cur._other_tool(random.Random(0))]
     name = tools[0]["function"]["name"]
@@ -209,8 +216,13 @@ def test_the_tool_evaluation_answers_like_a_client():
     other = tools[1]["function"]["name"]
     other_param = next(iter(tools[1]["function"]["parameters"]["properties"]))
     wrong_param = "exp" if param != "exp" else "query"
-    assert _run_call(T.ToolCall(name, {param: "12 * 34"}), tools, name) == "408"
-    assert _run_call(T.ToolCall("math_sum", {param: "12 * 34"}), tools, name).startswith("Error: unknown tool")
-    assert f"unknown '{wrong_param}'" in _run_call(T.ToolCall(name, {wrong_param: "12 * 34"}), tools, name)
-    assert _run_call(T.ToolCall(name, {param: "12 + 08"}), tools, name).startswith("Error: ")
-    assert _run_call(T.ToolCall(other, {other_param: "12 * 34"}), tools, name).startswith("Error: ")
+
+    def answer(call_name, arguments):
+        return T.call_tool(T.ToolCall(call_name, arguments), client_tools(tools, name))
+
+    assert answer(name, {param: "12 * 34"}) == "408"
+    assert answer("math_sum", {param: "12 * 34"}).startswith("Error: unknown tool")
+    assert f"unknown '{wrong_param}'" in answer(name, {wrong_param: "12 * 34"})
+    assert f"missing '{param}'" in answer(name, {})
+    assert answer(name, {param: "12 + 08"}).startswith("Error: ")
+    assert answer(other, {other_param: "12 * 34"}) == f"Error: {other} cannot compute '12 * 34'."

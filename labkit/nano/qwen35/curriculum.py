@@ -10,13 +10,15 @@ already opens ``<think>``).  Three skills:
   ("What is the sum of the numbers in the image?", or which numbers it shows).  The reply reads the numbers
   left to right, then adds them (with thinking on, in the scratchpad); the answer is the last integer;
 * **tools in the XML form** (``<function=NAME><parameter=KEY>value</parameter></function>``): one
-  calculator-like tool whose name, parameter name and description are drawn from word lists
+  calculator-like tool whose name (a word or two of 38), parameter name (a word or two of 40) and description
+  are drawn from lists
   (:func:`random_tool`), sometimes beside a tool for something else; the model calls the tool the prompt
   offers, with the parameter its schema declares, then answers from the ``role: tool`` result, with or without
   the reasoning of the call sent back in the history.
 
 Held out (never trained): one problem in five (by a hash, as for the nano Qwen3), one image in five (by a hash
-of its numbers and layout), and one tool schema in four (by a hash of its name, parameter and description).
+of its numbers and layout), and one tool name and one parameter name in four (by a hash of each: a held-out schema
+has a tool name and a parameter name no training schema has, made of words that training names use).
 
 Used by labkit.nano.qwen35.evaluation, labkit.nano.qwen35.train, labkit.nano.qwen35.vision.
 """
@@ -35,13 +37,18 @@ SUM_QUESTIONS = ["What is the sum of the numbers in the image?", "Add the number
                  "What do the numbers in this picture add up to?", "What is the total of the numbers shown?"]
 READ_QUESTIONS = ["What numbers are in the image?", "Which numbers do you see?", "Read the numbers in the image."]
 
-# tool schemas: name = verb_noun, a parameter, a description; held out by a hash of the three
-VERBS = ["calculate", "compute", "evaluate", "solve", "run", "do", "eval", "get", "find", "work_out", "math",
-         "calc", "crunch", "resolve", "process"]
-NOUNS = ["", "expression", "math", "arithmetic", "formula", "sum", "result", "numbers", "equation", "value",
-         "answer", "calc", "total", "product"]
-PARAMS = ["expression", "expr", "formula", "query", "input", "math_expression", "equation", "problem", "text",
-          "calculation", "arithmetic", "q", "exp", "statement", "task"]
+# tool names and parameter names: a word, or two joined by "_" (``do_math``, ``math_input``), about 1,500 of each; a
+# held-out schema has a name and a parameter name that no training schema has (by a hash of each), while every word
+# in them is trained in other names, so the held-out test is whether the model copies the names its schema declares
+# instead of names it remembers
+NAME_WORDS = ["calculate", "compute", "evaluate", "solve", "run", "do", "eval", "get", "find", "work", "math",
+              "calc", "crunch", "resolve", "process", "expression", "arithmetic", "formula", "sum", "result",
+              "numbers", "equation", "value", "answer", "total", "product", "calculator", "tool", "helper",
+              "multiply", "add", "quick", "basic", "my", "simple", "exact", "number", "cruncher"]
+PARAM_WORDS = ["expression", "expr", "formula", "query", "input", "math", "equation", "problem", "text",
+               "calculation", "arithmetic", "q", "exp", "statement", "task", "value", "number", "numbers", "string",
+               "str", "sum", "calc", "code", "arg", "x", "s", "term", "operation", "op", "source", "content",
+               "line", "request", "data", "question", "prompt", "raw", "user", "eq", "payload"]
 DESCRIPTIONS = ["Evaluate an arithmetic expression.", "Compute the value of a math expression.",
                 "Calculate a result.", "A calculator: returns the value of {p}.", "Solves arithmetic exactly.",
                 "Returns the exact result of the expression.", "Use this for any arithmetic.",
@@ -151,14 +158,28 @@ def arithmetic_sample(rng: random.Random, *, held_out: bool = False, thinking: b
 
 
 # --------------------------------------------------------------------------- tools in the XML form
+def compound_name(rng: random.Random, words: list[str]) -> str:
+    """One of ``words``, or two of them joined by ``_``."""
+    return "_".join(rng.sample(words, 1 if rng.random() < 0.35 else 2))
+
+
+def name_is_held_out(name: str) -> bool:
+    """The split of tool names and parameter names alike: one in four is never trained."""
+    return _hash(name) % 4 == 0
+
+
+def _draw(rng: random.Random, words: list[str], held_out: bool) -> str:
+    name = compound_name(rng, words)
+    while name_is_held_out(name) != held_out:
+        name = compound_name(rng, words)
+    return name
+
+
 def random_tool(rng: random.Random, *, held_out: bool = False) -> dict:
-    """A calculator-like tool schema with a drawn name, parameter and description (train or held-out split)."""
-    while True:
-        verb, noun, param = rng.choice(VERBS), rng.choice(NOUNS), rng.choice(PARAMS)
-        name = f"{verb}_{noun}" if noun else verb
-        desc = rng.choice(DESCRIPTIONS).format(p=f"the {param}")
-        if (_hash(name, param, desc) % 4 == 0) == held_out:
-            break
+    """A calculator-like tool schema with a drawn name, parameter name and description; with ``held_out``, a name
+    and a parameter name the training never declares (:func:`name_is_held_out`), and never a held-out one otherwise."""
+    name, param = _draw(rng, NAME_WORDS, held_out), _draw(rng, PARAM_WORDS, held_out)
+    desc = rng.choice(DESCRIPTIONS).format(p=f"the {param}")
     prop = {"type": "string"}
     if pdesc := rng.choice(PARAM_DESCRIPTIONS):
         prop["description"] = pdesc

@@ -2,12 +2,14 @@
 
 * :func:`evaluate_images`: held-out images of 2-3 numbers, "What is the sum ...?", through the processor;
 * :func:`evaluate_arithmetic`: held-out problems of the nano Qwen3's curriculum;
-* :func:`evaluate_tools`: held-out tool schemas (names, parameters, descriptions never trained) and held-out
-  problems; the call is parsed from the XML form, run with the course's calculator, and the result sent back
+* :func:`evaluate_tools`: held-out tool schemas (a parameter name no training schema declares) and held-out
+  problems; the call is parsed from the XML form, run by the course's ``call_tool``, and the result sent back
   (with the call's reasoning in the history, or without it) for the final answer.
 
 Every reply is generated greedily, in batches (left padding), by ``model.generate``.  An answer is right when
 the last integer after any ``</think>`` equals the expected value (:func:`labkit.nano.evaluation.is_correct`).
+
+Used by bench/nano35_benchmark.py.
 
 Used nowhere yet.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from typing import Any, Callable
 
 from labkit.lessons import tools as T
 from labkit.nano.evaluation import is_correct
@@ -96,23 +98,21 @@ def _call_ok(reply: str, sample: cur.Sample) -> tuple[bool, T.ToolCall | None]:
     return value == sample.meta["expected"], call
 
 
-def _run_call(call: T.ToolCall, tools: list[dict], calculator: str) -> str:
-    """What a client sends back for ``call``, as the course's own client (:func:`labkit.lessons.tools.call_tool`)
-    would: an error for a name that was not offered, for arguments that do not fit the offered schema (a parameter
-    name the schema does not declare: a Python function called with it raises ``TypeError``), or for an expression
-    the calculator refuses; else the tool's result.  ``calculator`` names the offered calculator; the other offered
-    tools (a weather or e-mail tool) compute nothing."""
-    offered = {t["function"]["name"]: t for t in tools}
-    if call.name not in offered:
-        return f"Error: unknown tool {call.name!r}; available: {', '.join(offered)}."
-    if wrong := T.check_arguments(call, offered[call.name]):
-        return f"Error: {wrong}"
-    if call.name != calculator:
-        return f"Error: {call.name} cannot compute {next(iter(call.arguments.values()), '')!r}."
-    try:
-        return T.calculator(str(next(iter(call.arguments.values()))))
-    except ValueError as err:
-        return f"Error: {err}"
+def client_tools(tools: list[dict], calculator: str) -> dict[str, tuple[dict, Callable[..., str]]]:
+    """The offered schemas as the course's client runs them (:func:`labkit.lessons.tools.call_tool`): the one
+    named ``calculator`` computes its single argument, whatever the schema calls it; the others (a weather or
+    e-mail tool) compute nothing and say so."""
+    def compute(**arguments: Any) -> str:
+        (expression,) = arguments.values()
+        return T.calculator(str(expression))
+
+    def refuse(name: str) -> Callable[..., str]:
+        def tool(**arguments: Any) -> str:
+            raise ValueError(f"{name} cannot compute {', '.join(map(repr, arguments.values()))}.")
+        return tool
+
+    return {t["function"]["name"]: (t, compute if t["function"]["name"] == calculator else
+                                    refuse(t["function"]["name"])) for t in tools}
 
 
 def evaluate_tools(model, tokenizer, *, thinking: bool, n: int = 200, seed: int = 0, send_reasoning: bool = True,
@@ -129,7 +129,7 @@ def evaluate_tools(model, tokenizer, *, thinking: bool, n: int = 200, seed: int 
         if call is None:   # no readable call: the conversation cannot go on
             follow.append(None)  # type: ignore[arg-type]
             continue
-        result = _run_call(call, s.tools, s.meta["name"])
+        result = T.call_tool(call, client_tools(s.tools, s.meta["name"]))
         reasoning = reply.split("</think>")[0].strip() if (thinking and send_reasoning and "</think>" in reply) else ""
         msgs += T.tool_messages([call], [result], reasoning=reasoning)
         msgs.append({"role": "assistant", "content": ""})
