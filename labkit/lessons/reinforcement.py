@@ -57,13 +57,14 @@ def doubling_prompts(n: int, seed: int = 0, *, replay: float = 0.5, held_out: bo
     rng = random.Random(seed)
     rows: list[dict] = []
     asked: set[tuple] = set()
+    doublings = 0
     while len(rows) < n:
         if rng.random() < replay:
             p = nano.sample_problem(rng, held_out=held_out, level=rng.choice((1, 2, 3)))
             row = {"prompt": [{"role": "user", "content": nano.question(p, rng, lang="en")}],
                    "task": "arithmetic", "a": p.a, "op": p.op, "b": p.b, "expected": p.answer}
         else:
-            if held_out and sum(r["task"] == "double" for r in rows) >= HELD_OUT_DOUBLINGS:
+            if held_out and doublings >= HELD_OUT_DOUBLINGS:
                 raise LabError(f"the held-out split has {HELD_OUT_DOUBLINGS} doubling questions; ask for fewer.")
             s = nano.double_sample(rng, held_out=held_out, thinking=False)
             half = s.meta["expected"] // 2
@@ -74,6 +75,7 @@ def doubling_prompts(n: int, seed: int = 0, *, replay: float = 0.5, held_out: bo
             continue
         asked.add(key)
         rows.append(row)
+        doublings += row["task"] == "double"
     return rows
 
 

@@ -62,6 +62,21 @@ def test_a_stale_used_line_is_found(tmp_path, monkeypatch):
     assert labkit_map.main(["--check"]) == 0
 
 
+
+def test_a_module_only_a_benchmark_imports_says_so(tmp_path, monkeypatch):
+    fake = tmp_path / "labkit"
+    (fake / "wing").mkdir(parents=True)
+    (fake / "__init__.py").write_text('"""front door."""\n')
+    (fake / "wing" / "__init__.py").write_text('"""A wing."""\n')
+    (fake / "wing" / "scores.py").write_text('"""Scores.\n\nUsed nowhere yet.\n"""\n\ndef score():\n    pass\n')
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "speed.py").write_text("def main():\n    from labkit.wing import scores as S\n")
+    for name, value in (("ROOT", tmp_path), ("LABKIT", fake), ("README", fake / "README.md")):
+        monkeypatch.setattr(labkit_map, name, value)
+    assert labkit_map.main(["--write"]) == 0
+    assert "Used by bench/speed.py.\n" in (fake / "wing" / "scores.py").read_text()
+    assert "nowhere" not in (fake / "wing" / "scores.py").read_text()
+
 def test_the_top_of_labkit_is_small():
     entries = sorted(p.name for p in (ROOT / "labkit").iterdir() if p.name != "__pycache__")
     assert len(entries) <= TOP_LIMIT, entries

@@ -2,16 +2,14 @@
 
 * :func:`evaluate_images`: held-out images of 2-3 numbers, "What is the sum ...?", through the processor;
 * :func:`evaluate_arithmetic`: held-out problems of the nano Qwen3's curriculum;
-* :func:`evaluate_tools`: held-out tool schemas (a parameter name no training schema declares) and held-out
-  problems; the call is parsed from the XML form, run by the course's ``call_tool``, and the result sent back
-  (with the call's reasoning in the history, or without it) for the final answer.
+* :func:`evaluate_tools`: held-out tool schemas (a tool name and a parameter name that no training schema
+  declares) and held-out problems; the call is parsed from the XML form, run by the course's ``call_tool``, and
+  the result sent back (with the call's reasoning in the history, or without it) for the final answer.
 
 Every reply is generated greedily, in batches (left padding), by ``model.generate``.  An answer is right when
 the last integer after any ``</think>`` equals the expected value (:func:`labkit.nano.evaluation.is_correct`).
 
 Used by bench/nano35_benchmark.py.
-
-Used nowhere yet.
 """
 from __future__ import annotations
 

@@ -74,8 +74,12 @@ def curriculum_vocab(tok, n: int = 6000, seed: int = 1234) -> list[int]:
     return sorted(ids)
 
 
-def encode(sample: cur.Sample, tok, processor) -> dict:
-    """input ids (each ``<|image_pad|>`` repeated once per merged patch), labels, and the image's pixels."""
+def encode(sample: cur.Sample, tok, processor, *, every_turn: bool = False) -> dict:
+    """input ids (each ``<|image_pad|>`` repeated once per merged patch), labels, and the image's pixels.
+
+    ``every_turn``: the labels also cover the earlier assistant turns of the history (each from after
+    ``<|im_start|>assistant\n`` to its ``<|im_end|>``), as multi-turn fine-tuning trains every assistant turn (TRL's
+    ``assistant_only_loss``): a tool call in the history is then a second call the step learns from."""
     prompt, target = cur.render(sample, tok)
     row: dict = {}
     if sample.image is not None:
@@ -84,7 +88,15 @@ def encode(sample: cur.Sample, tok, processor) -> dict:
         prompt = prompt.replace("<|image_pad|>", "<|image_pad|>" * n)
         row.update(pixel_values=pix["pixel_values"], image_grid_thw=pix["image_grid_thw"])
     p, t = tok(prompt)["input_ids"], tok(target)["input_ids"]
-    return {**row, "ids": p + t, "labels": [-100] * len(p) + t}
+    labels = [-100] * len(p)
+    if every_turn:
+        start, role = tok.convert_tokens_to_ids("<|im_start|>"), tok("assistant\n")["input_ids"]
+        for i in (i for i, x in enumerate(p) if x == start and p[i + 1:i + 1 + len(role)] == role):
+            j = i + 1 + len(role)
+            end = next((k for k in range(j, len(p)) if p[k] == EOS), None)
+            if end is not None:       # the generation prompt's turn is still open: its target is ``t``
+                labels[j:end + 1] = p[j:end + 1]
+    return {**row, "ids": p + t, "labels": labels + t}
 
 
 def build_compact(vocab: list[int], seed: int, text: dict | None = None, vision: dict | None = None):
@@ -144,14 +156,14 @@ def batch_loss(model, rows: list[dict], lookup, log_unused: float, image_id: int
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int | None, init: Path | None = None,
           checkpoint_every: int = 0, vocab_samples: int = 6000, text: dict | None = None,
           vision: dict | None = None, vision_init: Path | None = None, device: str = "cpu",
-          mix: dict[str, float] | None = None, only: str | None = None) -> dict:
+          mix: dict[str, float] | None = None, only: str | None = None, every_turn: bool = False) -> dict:
     """Train ``steps`` steps from scratch (at ``text``/``vision`` shapes, default :data:`TEXT`, :data:`VISION`) or
     from the exported model ``init`` (at its shapes), and export to ``out``.
 
     ``mix``: the curriculum's task weights (default :data:`curriculum.MIX`).  ``only="visual"`` trains the vision
     tower and its merger alone, the language model frozen: the adapter stage of vision-language models, which makes
     the image tokens carry what the (already trained) language model needs, since it can no longer learn to ignore
-    them."""
+    them.  ``every_turn``: train every assistant turn of a conversation, not only the last (:func:`encode`)."""
     from tqdm.auto import tqdm
 
     if threads:
@@ -188,6 +200,8 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
             meta["partial"] = True
         if only:
             meta["only"] = only
+        if every_turn:
+            meta["every_turn"] = True
         if device != "cpu":
             meta["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else device
         if vision_init:
@@ -196,7 +210,8 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
 
     bar = tqdm(range(steps), desc="training nano Qwen3.5", mininterval=10)
     for step in bar:
-        rows = sorted((encode(cur.training_sample(rng, mix), tok, processor) for _ in range(batch)),
+        rows = sorted((encode(cur.training_sample(rng, mix), tok, processor, every_turn=every_turn)
+                       for _ in range(batch)),
                       key=lambda r: len(r["ids"]))
         half = batch // 2   # two sub-batches of similar lengths: little padding
         total, count = 0.0, 0
@@ -269,13 +284,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vision-init", type=Path, default=None,
                     help="the vision tower from the pre-stage (python -m labkit.nano.qwen35.vision --out FILE)")
     ap.add_argument("--mix", default=None, help="task weights, e.g. image=1 or image=0.45,arithmetic=0.25,tool=0.3")
+    ap.add_argument("--every-turn", action="store_true",
+                    help="train every assistant turn of a conversation (a tool call in the history too), not only the last")
     ap.add_argument("--only", choices=["visual"], default=None,
                     help="train the vision tower and merger alone, the language model frozen (needs --init)")
     args = ap.parse_args(argv)
     mix = {k: float(v) for k, v in (kv.split("=") for kv in args.mix.split(","))} if args.mix else None
     print(json.dumps(train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.init,
                            args.checkpoint_every, vision_init=args.vision_init, device=args.device,
-                           mix=mix, only=args.only)))
+                           mix=mix, only=args.only, every_turn=args.every_turn)))
 
 
 if __name__ == "__main__":
