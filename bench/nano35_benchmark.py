@@ -77,7 +77,8 @@ def card(result: dict) -> str:
         stages.append(m)
         m = m.get("continued_from")
     seconds = sum(s.get("train_seconds", 0) for s in stages)
-    stage_text = "; ".join(f"{i}: {s['steps']:,} steps ({', '.join(s.get('mix', {}))})"
+    stage_text = "; ".join(f"{i}: {s['steps']:,} steps ({', '.join(s.get('mix', {}))}"
+                           f"{'; every assistant turn trained' if s.get('every_turn') else ''})"
                            for i, s in enumerate(reversed(stages), 1))
     steps = sum(s["steps"] for s in stages)
     tool_rows = "\n".join(
