@@ -66,16 +66,21 @@ def modules() -> dict[str, Module]:
         name = module_name(path)
         out[name] = Module(name, path, purpose(doc), set(), path.name == "__init__.py")
     for mod in out.values():
-        tree = ast.parse(mod.path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("labkit"):
-                for alias in node.names:
-                    sub = f"{node.module}.{alias.name}"
-                    mod.imports.add(sub if sub in out else node.module)
-            elif isinstance(node, ast.Import):
-                mod.imports.update(a.name for a in node.names if a.name in out)
-        mod.imports.discard(mod.name)
+        mod.imports = labkit_imports(mod.path, out) - {mod.name}
     return out
+
+
+def labkit_imports(path: Path, known: dict | set) -> set[str]:
+    """The labkit modules a Python file imports, anywhere in it (``known``: the names of labkit's modules)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("labkit"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in known)
+    return found
 
 
 def front_door() -> dict[str, str]:
@@ -154,15 +159,9 @@ def used_line(name: str, mods: dict[str, Module], used: dict[str, list[str]]) ->
     if cmd:
         return f"Used by the command `{cmd}`."
     importers = sorted(m for m, mod in mods.items() if name in mod.imports and not mod.is_package)
-    return f"Used by {', '.join(importers + bench_users(name))}." if importers or bench_users(name) else "Used nowhere yet."
-
-
-def bench_users(name: str) -> list[str]:
-    """The benchmark scripts (``bench/*.py``) that import module ``name``."""
-    package, short = name.rsplit(".", 1)
-    pattern = re.compile(rf"^\s*(import {re.escape(name)}\b|from {re.escape(name)} import|from {re.escape(package)} import [^\n]*\b{short}\b)", re.M)
-    return [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "bench").glob("*.py"))
-            if pattern.search(p.read_text(encoding="utf-8"))]
+    importers += [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "bench").glob("*.py"))
+                  if name in labkit_imports(p, mods)]           # a benchmark script is a user too
+    return f"Used by {', '.join(importers)}." if importers else "Used nowhere yet."
 
 
 def wings(mods: dict[str, Module]) -> list[str]:

@@ -72,7 +72,6 @@ def test_a_tool_call_target_is_the_offered_tool_in_the_xml_form(tok, thinking):
         assert f"<function={s.meta['name']}>" not in prompt.split("<|im_start|>user")[-1]   # not given away
 
 
-
 @pytest.mark.model
 @pytest.mark.parametrize("thinking", [True, False])
 def test_every_turn_labels_the_history_call_and_nothing_else_of_the_prompt(tok, thinking):
@@ -88,6 +87,7 @@ def test_every_turn_labels_the_history_call_and_nothing_else_of_the_prompt(tok, 
     assert history.endswith("</tool_call><|im_end|>") and "<|im_start|>" not in history and "user" not in history
     call_only = cur.tool_sample(rng, thinking=thinking, stage="call")     # no assistant turn in its history
     assert T35.encode(call_only, tok, proc, every_turn=True)["labels"] == T35.encode(call_only, tok, proc)["labels"]
+
 
 @pytest.mark.model
 def test_image_targets_read_then_add(tok):

@@ -62,7 +62,6 @@ def test_a_stale_used_line_is_found(tmp_path, monkeypatch):
     assert labkit_map.main(["--check"]) == 0
 
 
-
 def test_a_module_only_a_benchmark_imports_says_so(tmp_path, monkeypatch):
     fake = tmp_path / "labkit"
     (fake / "wing").mkdir(parents=True)
@@ -76,6 +75,7 @@ def test_a_module_only_a_benchmark_imports_says_so(tmp_path, monkeypatch):
     assert labkit_map.main(["--write"]) == 0
     assert "Used by bench/speed.py.\n" in (fake / "wing" / "scores.py").read_text()
     assert "nowhere" not in (fake / "wing" / "scores.py").read_text()
+
 
 def test_the_top_of_labkit_is_small():
     entries = sorted(p.name for p in (ROOT / "labkit").iterdir() if p.name != "__pycache__")
