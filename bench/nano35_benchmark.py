@@ -70,6 +70,11 @@ def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f} %"
 
 
+def _drill(stage: dict) -> str:
+    share = stage.get("copy_drill")
+    return f"; {share:.0%} of tool schemas with copy-drill names" if share else ""
+
+
 def card(result: dict) -> str:
     rows, t, p = result["rows"], result["training"], result["params"]
     stages, m = [], t
@@ -78,7 +83,8 @@ def card(result: dict) -> str:
         m = m.get("continued_from")
     seconds = sum(s.get("train_seconds", 0) for s in stages)
     stage_text = "; ".join(f"{i}: {s['steps']:,} steps ({', '.join(s.get('mix', {}))}"
-                           f"{'; every assistant turn trained' if s.get('every_turn') else ''})"
+                           f"{'; every assistant turn trained' if s.get('every_turn') else ''}"
+                           f"{_drill(s)})"
                            for i, s in enumerate(reversed(stages), 1))
     steps = sum(s["steps"] for s in stages)
     tool_rows = "\n".join(

@@ -153,17 +153,39 @@ def reply_from_ids(new_ids: list[int], tokenizer, stop: set[int]) -> Reply:
     return Reply(think, answer, len(ids), closed, tokenizer.decode(written, skip_special_tokens=False), ids)
 
 
+def _contiguous(module, args):
+    """The output layer's input with the standard strides (``.contiguous()`` keeps a batch of one's strided view:
+    a tensor with one row counts as contiguous whatever its strides)."""
+    import torch
+
+    return (args[0].clone(memory_format=torch.contiguous_format), *args[1:])
+
+
 def generate_replies(model, tokenizer, inputs, **generate_kwargs) -> list[Reply]:
     """``model.generate(**inputs)`` (with the tokenizer's ``pad_token_id``) -> one :class:`Reply` per row.
 
     ``inputs`` come from :func:`batch_inputs`; ``generate_kwargs`` go to ``generate()``
     (``max_new_tokens``, ``do_sample``, ``logits_processor``, a ``streamer`` for a batch of one, ...).
     Only the new tokens are decoded.
+
+    The output layer gets a copy of its input with the standard strides while ``generate()`` runs.  Prefill
+    hands it the last position of each row, a strided view ``(batch, 1, hidden)``; when the output weight does
+    not require a gradient (a LoRA adapter freezes it, as does ``requires_grad_(False)``) ``torch.matmul`` does
+    not fold that view into one matrix product and multiplies with the weight expanded per row
+    (pytorch/pytorch#186148).  Measured by ``bench/frozen_head.py`` (``bench/results/frozen_head.json``, one CPU
+    thread): in bfloat16 the product is 28 to 370 times slower (Qwen3-0.6B's width at a batch of 8: 14.6 s
+    instead of 40 ms), and the frozen nano Qwen3 answers 8 questions 4.2 times slower; in float32 up to 2.4 times.
     """
     import torch
 
-    with torch.no_grad():
-        out = model.generate(**inputs, pad_token_id=tokenizer.pad_token_id, **generate_kwargs)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    hook = head.register_forward_pre_hook(_contiguous) if head is not None else None
+    try:
+        with torch.no_grad():
+            out = model.generate(**inputs, pad_token_id=tokenizer.pad_token_id, **generate_kwargs)
+    finally:
+        if hook is not None:
+            hook.remove()
     stop = stop_ids(model, tokenizer)
     return [reply_from_ids(row, tokenizer, stop) for row in out[:, inputs["input_ids"].shape[1]:].tolist()]
 

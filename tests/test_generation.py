@@ -125,3 +125,38 @@ def test_chat_is_a_batch_of_one(mt):
     assert [one] == batch and one.new_tokens == len(one.ids) and one.ids[-1] in stop_ids(model, tok)
     with pytest.raises(LabError, match="longest prompt has"):
         labkit.generate_batch(model, tok, [conv, [{"role": "user", "content": "1 " * 2000}]])
+
+
+@pytest.mark.model
+def test_a_frozen_output_layer_is_not_copied_once_per_row(mt):
+    """A LoRA adapter freezes the output layer; torch.matmul then multiplies prefill's strided last positions
+    by expanding the weight per row (aten::bmm over a copy, pytorch/pytorch#186148). generate_replies hands
+    the layer a contiguous input: the frozen model runs the trainable model's ops and says the same."""
+    import copy
+
+    import torch
+    from torch.profiler import profile
+
+    from labkit.generation import batch_inputs, generate_replies
+
+    model, tok = mt
+    frozen = copy.deepcopy(model).requires_grad_(False)
+
+    def run(m, generate):
+        with profile() as prof:
+            out = generate(m)
+        return out, sum(e.count for e in prof.key_averages() if e.key == "aten::bmm")
+
+    for rows in (1, 8):      # a batch of one counts as contiguous whatever its strides: .contiguous() would not do
+        questions = [[{"role": "user", "content": f"What is {a} + {a + 7}?"}] for a in range(11, 11 + rows)]
+        inputs = batch_inputs(model, tok, questions, thinking=False, max_new_tokens=8)
+        course = lambda m: [r.answer for r in generate_replies(m, tok, inputs, max_new_tokens=8,  # noqa: E731
+                                                               do_sample=False)]
+        raw = lambda m: torch.no_grad()(m.generate)(**inputs, max_new_tokens=8, do_sample=False,  # noqa: E731
+                                                  pad_token_id=tok.pad_token_id)
+        trainable, trainable_bmm = run(model, course)
+        fixed, fixed_bmm = run(frozen, course)
+        assert fixed == trainable and fixed_bmm == trainable_bmm, rows
+        assert not frozen.get_output_embeddings()._forward_pre_hooks    # the hook is gone afterwards
+        _, raw_bmm = run(frozen, raw)
+        assert raw_bmm > fixed_bmm, "torch folds the strided product itself now: the hook in generate_replies can go"

@@ -57,6 +57,28 @@ def test_held_out_splits_are_disjoint(tok):
     assert all(m["expected"] == sum(m["numbers"]) for m in img)
 
 
+def test_copy_drill_names_are_too_many_to_remember_trained_only_and_leave_the_held_out_draws_alone(tok):
+    def names(schema):
+        f = schema["function"]
+        return f["name"], next(iter(f["parameters"]["properties"]))
+
+    words = set(cur.NAME_WORDS + cur.PARAM_WORDS)
+    drill = [names(cur.random_tool(random.Random(i), copy_drill=1.0)) for i in range(2000)]
+    for name in (n for pair in drill for n in pair):
+        assert len(name.split("_")) in (2, 3) and set(name.split("_")) <= words and not cur.name_is_held_out(name)
+    assert len({n for pair in drill for n in pair}) > 3000                      # most draws a name never drawn before
+    for i in range(50):                                                         # the evaluation's draws are untouched
+        assert cur.random_tool(random.Random(i), held_out=True, copy_drill=1.0) == \
+            cur.random_tool(random.Random(i), held_out=True)
+
+    def tokens(name):
+        return set(tok.tokenize(f'"{name}"')) | set(tok.tokenize(f"<function={name}>")) | \
+            set(tok.tokenize(f"<parameter={name}>"))
+    plain = [names(cur.random_tool(random.Random(i))) for i in range(3000)]
+    trained = set().union(*(tokens(n) for pair in plain for n in pair))
+    assert set().union(*(tokens(n) for pair in drill[:300] for n in pair)) <= trained   # no new token to learn
+
+
 @pytest.mark.model
 @pytest.mark.parametrize("thinking", [True, False])
 def test_a_tool_call_target_is_the_offered_tool_in_the_xml_form(tok, thinking):

@@ -14,7 +14,9 @@ already opens ``<think>``).  Three skills:
   are drawn from lists
   (:func:`random_tool`), sometimes beside a tool for something else; the model calls the tool the prompt
   offers, with the parameter its schema declares, then answers from the ``role: tool`` result, with or without
-  the reasoning of the call sent back in the history.
+  the reasoning of the call sent back in the history.  A training option, the copy drill
+  (:func:`copy_drill_name`), names a share of the schemas with two or three words of both lists, too many
+  names to remember, so that writing one means copying it from the schema.
 
 Held out (never trained): one problem in five (by a hash, as for the nano Qwen3), one image in five (by a hash
 of its numbers and layout), and one tool name and one parameter name in four (by a hash of each: a held-out schema
@@ -175,10 +177,22 @@ def _draw(rng: random.Random, words: list[str], held_out: bool) -> str:
     return name
 
 
-def random_tool(rng: random.Random, *, held_out: bool = False) -> dict:
+def copy_drill_name(rng: random.Random) -> str:
+    """Two or three words of both lists, joined by ``_`` (``eq_crunch_total``): about 480,000 names, too many to
+    remember, so a model that writes one has to copy it from the schema.  Training only; never a held-out name."""
+    while name_is_held_out(name := "_".join(rng.sample(NAME_WORDS + PARAM_WORDS, rng.choice((2, 3))))):
+        pass
+    return name
+
+
+def random_tool(rng: random.Random, *, held_out: bool = False, copy_drill: float = 0.0) -> dict:
     """A calculator-like tool schema with a drawn name, parameter name and description; with ``held_out``, a name
-    and a parameter name the training never declares (:func:`name_is_held_out`), and never a held-out one otherwise."""
-    name, param = _draw(rng, NAME_WORDS, held_out), _draw(rng, PARAM_WORDS, held_out)
+    and a parameter name the training never declares (:func:`name_is_held_out`), and never a held-out one otherwise.
+    ``copy_drill``: the share of training schemas whose names are :func:`copy_drill_name` instead."""
+    if not held_out and copy_drill and rng.random() < copy_drill:
+        name, param = copy_drill_name(rng), copy_drill_name(rng)
+    else:
+        name, param = _draw(rng, NAME_WORDS, held_out), _draw(rng, PARAM_WORDS, held_out)
     desc = rng.choice(DESCRIPTIONS).format(p=f"the {param}")
     prop = {"type": "string"}
     if pdesc := rng.choice(PARAM_DESCRIPTIONS):
@@ -203,12 +217,13 @@ def _assistant(content: str, reasoning: str = "", calls: list[dict] | None = Non
 
 
 def tool_sample(rng: random.Random, *, held_out: bool = False, thinking: bool | None = None,
-                stage: str | None = None, send_reasoning: bool | None = None) -> Sample:
+                stage: str | None = None, send_reasoning: bool | None = None, copy_drill: float = 0.0) -> Sample:
     """The call (``stage="call"``) or the answer from the tool's result (``"answer"``) for a problem outside
-    the model's own skill (a product of two 2-4 digit numbers, a sum of 3-5 numbers)."""
+    the model's own skill (a product of two 2-4 digit numbers, a sum of 3-5 numbers).  ``copy_drill``: see
+    :func:`random_tool`."""
     thinking = rng.random() < 0.5 if thinking is None else thinking
     stage = stage or ("call" if rng.random() < 0.55 else "answer")
-    tool = random_tool(rng, held_out=held_out)
+    tool = random_tool(rng, held_out=held_out, copy_drill=copy_drill)
     tools = [tool] if rng.random() < 0.6 else rng.sample([tool, _other_tool(rng)], 2)
     name = tool["function"]["name"]
     param = next(iter(tool["function"]["parameters"]["properties"]))
@@ -232,10 +247,12 @@ def tool_sample(rng: random.Random, *, held_out: bool = False, thinking: bool | 
 MIX = {"image": 0.45, "arithmetic": 0.25, "tool": 0.30}
 
 
-def training_sample(rng: random.Random, mix: dict[str, float] | None = None) -> Sample:
+def training_sample(rng: random.Random, mix: dict[str, float] | None = None, copy_drill: float = 0.0) -> Sample:
     mix = mix or MIX
     task = rng.choices(list(mix), weights=list(mix.values()))[0]
-    return {"image": image_sample, "arithmetic": arithmetic_sample, "tool": tool_sample}[task](rng)
+    if task == "tool":
+        return tool_sample(rng, copy_drill=copy_drill)
+    return {"image": image_sample, "arithmetic": arithmetic_sample}[task](rng)
 
 
 def render(sample: Sample, tokenizer) -> tuple[str, str]:

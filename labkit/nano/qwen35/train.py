@@ -71,6 +71,9 @@ def curriculum_vocab(tok, n: int = 6000, seed: int = 1234) -> list[int]:
             rng, held_out=rng.random() < 0.3)
         p, t = cur.render(s, tok)
         ids.update(tok(p + t)["input_ids"])
+    for i in range(n // 6):   # the copy drill's names (words of both lists in any order)
+        p, t = cur.render(cur.tool_sample(rng, copy_drill=1.0), tok)
+        ids.update(tok(p + t)["input_ids"])
     return sorted(ids)
 
 
@@ -156,14 +159,16 @@ def batch_loss(model, rows: list[dict], lookup, log_unused: float, image_id: int
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int | None, init: Path | None = None,
           checkpoint_every: int = 0, vocab_samples: int = 6000, text: dict | None = None,
           vision: dict | None = None, vision_init: Path | None = None, device: str = "cpu",
-          mix: dict[str, float] | None = None, only: str | None = None, every_turn: bool = False) -> dict:
+          mix: dict[str, float] | None = None, only: str | None = None, every_turn: bool = False,
+          copy_drill: float = 0.0) -> dict:
     """Train ``steps`` steps from scratch (at ``text``/``vision`` shapes, default :data:`TEXT`, :data:`VISION`) or
     from the exported model ``init`` (at its shapes), and export to ``out``.
 
     ``mix``: the curriculum's task weights (default :data:`curriculum.MIX`).  ``only="visual"`` trains the vision
     tower and its merger alone, the language model frozen: the adapter stage of vision-language models, which makes
     the image tokens carry what the (already trained) language model needs, since it can no longer learn to ignore
-    them.  ``every_turn``: train every assistant turn of a conversation, not only the last (:func:`encode`)."""
+    them.  ``every_turn``: train every assistant turn of a conversation, not only the last (:func:`encode`).
+    ``copy_drill``: the share of tool schemas with names made to be copied (:func:`curriculum.random_tool`)."""
     from tqdm.auto import tqdm
 
     if threads:
@@ -202,6 +207,8 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
             meta["only"] = only
         if every_turn:
             meta["every_turn"] = True
+        if copy_drill:
+            meta["copy_drill"] = copy_drill
         if device != "cpu":
             meta["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else device
         if vision_init:
@@ -210,7 +217,7 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, threads: int 
 
     bar = tqdm(range(steps), desc="training nano Qwen3.5", mininterval=10)
     for step in bar:
-        rows = sorted((encode(cur.training_sample(rng, mix), tok, processor, every_turn=every_turn)
+        rows = sorted((encode(cur.training_sample(rng, mix, copy_drill), tok, processor, every_turn=every_turn)
                        for _ in range(batch)),
                       key=lambda r: len(r["ids"]))
         half = batch // 2   # two sub-batches of similar lengths: little padding
@@ -286,13 +293,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mix", default=None, help="task weights, e.g. image=1 or image=0.45,arithmetic=0.25,tool=0.3")
     ap.add_argument("--every-turn", action="store_true",
                     help="train every assistant turn of a conversation (a tool call in the history too), not only the last")
+    ap.add_argument("--copy-drill", type=float, default=0.0,
+                    help="share of tool schemas named with 2-3 words of both lists, too many to remember (copied)")
     ap.add_argument("--only", choices=["visual"], default=None,
                     help="train the vision tower and merger alone, the language model frozen (needs --init)")
     args = ap.parse_args(argv)
     mix = {k: float(v) for k, v in (kv.split("=") for kv in args.mix.split(","))} if args.mix else None
     print(json.dumps(train(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.init,
                            args.checkpoint_every, vision_init=args.vision_init, device=args.device,
-                           mix=mix, only=args.only, every_turn=args.every_turn)))
+                           mix=mix, only=args.only, every_turn=args.every_turn,
+                           copy_drill=args.copy_drill)))
 
 
 if __name__ == "__main__":
