@@ -35,11 +35,13 @@ def test_images_hold_two_or_three_numbers_apart_on_white():
         assert (pixels == 255).all()                                            # and nowhere else
 
 
-def test_held_out_splits_are_disjoint(tok):
-    def names(schema):
-        f = schema["function"]
-        return f["name"], next(iter(f["parameters"]["properties"]))
+def names(schema):
+    """(tool name, parameter name) of a calculator schema."""
+    f = schema["function"]
+    return f["name"], next(iter(f["parameters"]["properties"]))
 
+
+def test_held_out_splits_are_disjoint(tok):
     rng = random.Random(1)
     train = [names(cur.random_tool(rng)) for _ in range(3000)]
     held = [names(cur.random_tool(rng, held_out=True)) for _ in range(400)]
@@ -58,10 +60,6 @@ def test_held_out_splits_are_disjoint(tok):
 
 
 def test_copy_drill_names_are_too_many_to_remember_trained_only_and_leave_the_held_out_draws_alone(tok):
-    def names(schema):
-        f = schema["function"]
-        return f["name"], next(iter(f["parameters"]["properties"]))
-
     words = set(cur.NAME_WORDS + cur.PARAM_WORDS)
     drill = [names(cur.random_tool(random.Random(i), copy_drill=1.0)) for i in range(2000)]
     for name in (n for pair in drill for n in pair):

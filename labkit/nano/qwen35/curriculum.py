@@ -178,8 +178,9 @@ def _draw(rng: random.Random, words: list[str], held_out: bool) -> str:
 
 
 def copy_drill_name(rng: random.Random) -> str:
-    """Two or three words of both lists, joined by ``_`` (``eq_crunch_total``): about 480,000 names, too many to
-    remember, so a model that writes one has to copy it from the schema.  Training only; never a held-out name."""
+    """Two or three words of both lists, joined by ``_`` (``eq_crunch_total``): 307,272 distinct names (words on
+    both lists are drawn from either, so a word can repeat), 230,099 of them trainable, too many to remember, so a
+    model that writes one has to copy it from the schema.  Training only; never a held-out name."""
     while name_is_held_out(name := "_".join(rng.sample(NAME_WORDS + PARAM_WORDS, rng.choice((2, 3))))):
         pass
     return name

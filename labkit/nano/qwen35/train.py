@@ -71,7 +71,7 @@ def curriculum_vocab(tok, n: int = 6000, seed: int = 1234) -> list[int]:
             rng, held_out=rng.random() < 0.3)
         p, t = cur.render(s, tok)
         ids.update(tok(p + t)["input_ids"])
-    for i in range(n // 6):   # the copy drill's names (words of both lists in any order)
+    for _ in range(n // 6):   # the copy drill's names (words of both lists in any order)
         p, t = cur.render(cur.tool_sample(rng, copy_drill=1.0), tok)
         ids.update(tok(p + t)["input_ids"])
     return sorted(ids)
